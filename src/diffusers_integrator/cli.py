@@ -1,0 +1,140 @@
+"""The command-line edge: the same core functions as the MCP tools, for people and scripts.
+
+Every sub-command parses its flags, calls one core function and prints its result (JSON with `--json`).
+An `IntegratorError` prints its message and exits 2; a bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from . import __version__
+from .errors import IntegratorError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import build_server
+    from .session import ServerOptions
+
+    options = ServerOptions(
+        checkout=Path(args.checkout) if args.checkout else None,
+        read_only=args.read_only,
+        require_approval=args.require_approval,
+    )
+    server = build_server(options)
+    logging.getLogger(__name__).info(
+        "serving over %s (checkout=%s, read_only=%s, require_approval=%s)",
+        args.transport,
+        options.checkout or "<working directory>",
+        options.read_only,
+        options.require_approval,
+    )
+    if args.transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=args.host, port=args.port, streamable_http_path="/mcp")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> BaseModel:
+    from .checkout import Checkout
+    from .survey import survey
+
+    return survey(Checkout.find(args.checkout))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(workdir=Path(args.workdir) if args.workdir else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffusers-integrator",
+        description="Skills, MCP tools and evals for integrating new models into Hugging Face diffusers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Debug logging on stderr.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="Run the MCP server (stdio by default).")
+    serve.add_argument("--checkout", help="Path of the diffusers clone (default: the working directory).")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: loopback only).")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--read-only", action="store_true", help="Expose only tools that never write the checkout.")
+    serve.add_argument(
+        "--require-approval",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Refuse every write until the human has accepted a plan with confirm_plan (default: on).",
+    )
+    serve.set_defaults(run=_serve)
+
+    inspect_cmd = commands.add_parser("inspect", help="Describe a diffusers checkout (what inspect_checkout returns).")
+    inspect_cmd.add_argument("--checkout", default=None)
+    inspect_cmd.add_argument("--json", action="store_true")
+    inspect_cmd.set_defaults(run=_printing(_inspect))
+
+    demo = commands.add_parser("demo", help="A tour of the real server on a tree built from installed diffusers.")
+    demo.add_argument("--workdir", help="Where to build the demo tree (default: a temporary folder).")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _printing(fn: Callable[[argparse.Namespace], BaseModel]) -> Callable[[argparse.Namespace], int]:
+    """Wraps a command that returns a result model: JSON with --json, else an indented summary."""
+
+    def run(args: argparse.Namespace) -> int:
+        result = fn(args)
+        if getattr(args, "json", False):
+            print(result.model_dump_json(indent=2))
+        else:
+            print(_human(result.model_dump(mode="json")))
+        return 0
+
+    return run
+
+
+def _human(data: object, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(data, dict):
+        lines = []
+        for key, value in data.items():
+            if isinstance(value, (dict, list)) and value:
+                lines.append(f"{pad}{key}:")
+                lines.append(_human(value, indent + 1))
+            else:
+                lines.append(f"{pad}{key}: {json.dumps(value) if not isinstance(value, str) else value}")
+        return "\n".join(lines)
+    if isinstance(data, list):
+        return "\n".join(f"{pad}- {item}" if not isinstance(item, dict) else _human(item, indent) for item in data)
+    return f"{pad}{data}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args)
+    except IntegratorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""The MCP edge: maps tool names to core functions, and nothing else.
+
+Each tool is declared once as a `ToolSpec` (name, input model, handler, what it may write). The server turns
+the input model's fields into the tool's flat parameters, runs the handler in a worker thread (so blocking work
+never stalls the protocol), turns an `IntegratorError` into a tool error whose message names the fix, and
+applies the read-only switch and the approval gate. Start-up imports neither torch, diffusers nor anthropic.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
+
+from . import __version__
+from .errors import IntegratorError, NotAvailableYet
+from .session import Access, IntegratorSession, ProgressFn, ServerOptions
+from .tooldocs import tool_description
+
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[IntegratorSession, Any, ProgressFn], BaseModel]
+
+INSTRUCTIONS = """\
+diffusers-integrator helps you add a new model to a Hugging Face diffusers checkout.
+Start with the `integrating-models` skill (prompt, skill:// resource, or the get_skill tool), then call
+inspect_checkout. Ask the human for the reference repo, inference script and standard-vs-modular with
+ask_user_question, and get the plan accepted with confirm_plan before any tool writes. Use scaffold for the
+file structure and register_lazy_import for every init and dummy (never edit those by hand), check with
+check_registration and make_quality, and prove numerical parity with run_parity (parity-testing skill).
+Long tools return a job id: poll job_status."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One MCP tool: its stable name, input model, handler and what it may touch."""
+
+    name: str
+    title: str
+    input_model: type[BaseModel]
+    result_model: type[BaseModel]
+    handler: Handler
+    access: Access
+    destructive: bool = False
+    idempotent: bool = True
+    open_world: bool = False
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.access == "read",
+            destructive_hint=self.destructive,
+            idempotent_hint=self.idempotent,
+            open_world_hint=self.open_world,
+        )
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+
+
+class NoArguments(BaseModel):
+    """A tool that takes no arguments."""
+
+
+def _inspect_checkout(session: IntegratorSession, request: NoArguments, progress: ProgressFn) -> BaseModel:
+    from .survey import survey
+
+    return survey(session.checkout())
+
+
+class Pending(BaseModel):
+    """Placeholder result schema of a tool whose body has not shipped; it is never returned."""
+
+
+def _not_available(issue: str) -> Handler:
+    def handler(session: IntegratorSession, request: BaseModel, progress: ProgressFn) -> BaseModel:
+        raise NotAvailableYet(
+            f"This tool is not available yet in diffusers-integrator {__version__} (tracked as {issue}).",
+            "Do this step by hand following the skill, and say so in your summary.",
+        )
+
+    return handler
+
+
+class _FreeForm(BaseModel):
+    """Input of a tool whose contract lands with its issue (accepts any arguments meanwhile)."""
+
+    model_config = {"extra": "allow"}
+
+
+def _pending(name: str, title: str, access: Access, issue: str, **flags: bool) -> ToolSpec:
+    return ToolSpec(name, title, _FreeForm, Pending, _not_available(issue), access, **flags)
+
+
+def _survey_model() -> type[BaseModel]:
+    from .survey import CheckoutSurvey
+
+    return CheckoutSurvey
+
+
+def tool_specs() -> list[ToolSpec]:
+    """Every tool the server offers, in the order `tools/list` shows them."""
+    return [
+        ToolSpec(
+            "inspect_checkout",
+            "Inspect the diffusers checkout",
+            NoArguments,
+            _survey_model(),
+            _inspect_checkout,
+            "read",
+        ),
+        _pending("ask_user_question", "Ask the human structured questions", "read", "issue 6", idempotent=False),
+        _pending("record_answer", "Record an answer given in chat", "session", "issue 6"),
+        _pending("confirm_plan", "Get the integration plan approved", "session", "issue 6", idempotent=False),
+        _pending("list_skills", "List the skills", "read", "issue 7"),
+        _pending("get_skill", "Read a skill file", "read", "issue 7"),
+        _pending("scaffold", "Scaffold a new integration", "write", "issue 4"),
+        _pending("register_lazy_import", "Register public names", "write", "issue 3"),
+        _pending("unregister_lazy_import", "Unregister public names", "write", "issue 3", destructive=True),
+        _pending("check_registration", "Check registrations", "read", "issue 3"),
+        _pending("make_quality", "Run the quality gates", "write", "issue 5", destructive=True),
+        _pending("run_parity", "Run a parity spec", "session", "issue 8", idempotent=False, open_world=True),
+        _pending("inspect_checkpoint", "Inspect a checkpoint file", "read", "issue 8"),
+        _pending("convert_weights", "Convert reference weights", "session", "issue 8"),
+        _pending("job_status", "Background job status", "read", "issue 6"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- wiring
+
+
+def build_server(options: ServerOptions | None = None) -> MCPServer:
+    """The MCP server for one client session."""
+    options = options or ServerOptions()
+    session = IntegratorSession(options)
+    server = MCPServer(
+        name="diffusers-integrator",
+        title="diffusers integrator",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://github.com/huggingface/diffusers",
+    )
+    for spec in tool_specs():
+        if options.read_only and spec.access == "write":
+            continue
+        server.add_tool(
+            _tool_function(spec, session),
+            name=spec.name,
+            title=spec.title,
+            description=tool_description(spec.name),
+            annotations=spec.annotations,
+        )
+    server.integrator_session = session  # type: ignore[attr-defined]  # for tests and in-process callers
+    return server
+
+
+def _tool_function(spec: ToolSpec, session: IntegratorSession) -> Callable[..., Any]:
+    """An async function whose flat parameters are the input model's fields (so the schema is flat)."""
+
+    async def call(ctx: Context, **arguments: Any) -> Any:
+        if spec.access == "write":
+            _guard(session.ensure_may_write, spec.name)
+        request = _validate(spec.input_model, arguments)
+        progress = _progress_bridge(ctx)
+        run = functools.partial(_guard, spec.handler, session, request, progress)
+        return await anyio.to_thread.run_sync(run)
+
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    annotations: dict[str, Any] = {"ctx": Context}
+    for field_name, field in spec.input_model.model_fields.items():
+        schema_field = Field(
+            description=field.description, title=field.title, json_schema_extra=field.json_schema_extra
+        )
+        annotation = Annotated[(field.annotation, *field.metadata, schema_field)]
+        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        parameters.append(
+            inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
+        annotations[field_name] = annotation
+    annotations["return"] = spec.result_model
+    call.__signature__ = inspect.Signature(parameters, return_annotation=spec.result_model)  # type: ignore[attr-defined]
+    call.__annotations__ = annotations
+    call.__name__ = spec.name
+    call.__doc__ = tool_description(spec.name)
+    return call
+
+
+def _guard(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs core code; anticipated failures become tool errors the model can act on."""
+    try:
+        return fn(*args)
+    except IntegratorError as error:
+        raise ToolError(str(error)) from None
+
+
+def _validate(model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
+    """The input model's own validators run too (cross-field rules the JSON schema cannot say)."""
+    try:
+        return model.model_validate(arguments)
+    except ValidationError as error:
+        raise ToolError(f"Invalid arguments: {error}") from None
+
+
+def _progress_bridge(ctx: Context) -> ProgressFn:
+    """Lets a handler running in a worker thread send MCP progress notifications."""
+
+    def report(done: float, total: float | None = None, message: str | None = None) -> None:
+        try:
+            anyio.from_thread.run(ctx.report_progress, done, total, message)
+        except Exception:  # progress is best effort: a gone client must not fail the work
+            logger.debug("progress notification dropped", exc_info=True)
+
+    return report
