@@ -56,6 +56,22 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(workdir=Path(args.workdir) if args.workdir else None)
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from .data import data_dir
+    from .docgen import sync_docs
+
+    root = data_dir("tools").parent
+    if not (root / "pyproject.toml").is_file():
+        raise IntegratorError("`docs` works on a source checkout of diffusers-integrator.", "Run it from the clone.")
+    stale = sync_docs(root, write=args.write)
+    if stale and not args.write:
+        print("Generated docs are stale: " + ", ".join(stale), file=sys.stderr)
+        print("Run `diffusers-integrator docs --write` and commit the result.", file=sys.stderr)
+        return 1
+    print(f"{'rewrote' if args.write else 'checked'} README tool list and docs/tools/*.md ({len(stale)} changed)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -87,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="A tour of the real server on a tree built from installed diffusers.")
     demo.add_argument("--workdir", help="Where to build the demo tree (default: a temporary folder).")
     demo.set_defaults(run=_demo)
+
+    docs = commands.add_parser("docs", help="Check or rewrite the generated README tool list and docs/tools pages.")
+    mode = docs.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--check", action="store_true", help="Exit 1 when a generated page is stale.")
+    mode.add_argument("--write", action="store_true", help="Rewrite the generated pages.")
+    docs.set_defaults(run=_docs)
     return parser
 
 

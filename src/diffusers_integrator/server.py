@@ -152,6 +152,7 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://github.com/huggingface/diffusers",
+        log_level="DEBUG" if logger.isEnabledFor(logging.DEBUG) else "WARNING",
     )
     for spec in tool_specs():
         if options.read_only and spec.access == "write":

@@ -6,6 +6,7 @@ the docs and the server share one source, and lets a test prove every tool has e
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from pydantic import BaseModel

@@ -1,0 +1,57 @@
+# Every target creates or reuses .venv and installs what it needs, so a fresh clone needs only Python 3.10+.
+# PyTorch goes in first from the CPU wheel, so the project's `torch` requirement installs nothing more.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_SPEC ?= torch==2.13.0
+INSPECTOR_DIR := .cache/inspector
+INSPECTOR_STAMP := $(INSPECTOR_DIR)/.installed
+NODE_PACKAGE := node-$(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')@22
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow test-all lint format bench inspector clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_SPEC)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# The MCP Inspector (npm) is the independent client the tests check the server against; it needs Node 22,
+# which the npm registry ships as a package, so nothing depends on the machine's own node.
+$(INSPECTOR_STAMP):
+	mkdir -p $(INSPECTOR_DIR)
+	cd $(INSPECTOR_DIR) && npm install --silent --no-audit --no-fund --no-save \
+		$(NODE_PACKAGE) @modelcontextprotocol/inspector@2.12.0 > npm-install.log 2>&1 \
+		|| (cat npm-install.log; echo "npm install of the MCP Inspector failed; tests that need it will fail"; exit 1)
+	touch $(INSPECTOR_STAMP)
+
+inspector: $(INSPECTOR_STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/diffusers-integrator demo
+
+test: $(STAMP) $(INSPECTOR_STAMP)
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q $(PYTEST_ARGS)
+
+test-all: $(STAMP) $(INSPECTOR_STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/diffusers-integrator docs --check
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
+
+bench: $(STAMP)
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .cache build dist .pytest_cache .ruff_cache
