@@ -34,9 +34,9 @@ def load_tool_docs() -> dict[str, ToolDoc]:
                 f"tools/{path.name} must start with `# {path.stem}`.", "Fix the heading to name its tool."
             )
         description = body.strip()
-        docs[name] = ToolDoc(
-            name=name, summary=description.split("\n\n")[0].replace("\n", " "), description=description
-        )
+        first_paragraph = description.split("\n\n")[0].replace("\n", " ")
+        summary = re.split(r"(?<=[.])\s", first_paragraph, maxsplit=1)[0].rstrip(".") + "."
+        docs[name] = ToolDoc(name=name, summary=summary, description=description)
     return docs
 
 
