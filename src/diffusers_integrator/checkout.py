@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import glob
 import os
 import re
 import tempfile
@@ -272,6 +273,7 @@ class Checkout:
             return [change for _, _, change in changes]
         with self.writer_lock():
             for target, content, change in changes:
+                _remove_stale_temp_files(target)
                 if change.action == "deleted":
                     target.unlink()
                 elif change.action in ("created", "modified"):
@@ -357,6 +359,13 @@ def atomic_write(target: Path, content: str) -> None:
             os.unlink(temp_name)
         raise
     _fsync_dir(target.parent)
+
+
+def _remove_stale_temp_files(target: Path) -> None:
+    """Temp files a killed writer left beside `target`; safe to remove because we hold the writer lock."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def _fsync_dir(folder: Path) -> None:

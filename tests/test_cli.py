@@ -1,0 +1,34 @@
+"""The CLI edge: same core functions, readable output, and errors that exit 2 with the fix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+CLI = [sys.executable, "-m", "diffusers_integrator.cli"]
+
+
+def test_inspect_prints_the_survey_as_json(diffusers_tree: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "inspect", "--checkout", str(diffusers_tree), "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["package"] == "src/diffusers"
+
+
+def test_a_bad_checkout_exits_2_and_names_the_fix(tmp_path: Path) -> None:
+    result = subprocess.run([*CLI, "inspect", "--checkout", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "error: No diffusers tree" in result.stderr and "--checkout" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_demo_tours_the_real_server_and_passes(tmp_path: Path) -> None:
+    result = subprocess.run([*CLI, "demo", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "== inspect_checkout" in result.stdout
+    assert "refused" in result.stdout
+    assert result.stdout.rstrip().endswith("demo passed")

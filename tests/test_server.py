@@ -1,0 +1,162 @@
+"""The server as clients see it: in process (both protocol generations), over stdio, over HTTP, and
+through an independent client (the MCP Inspector)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from diffusers_integrator.server import build_server, tool_specs
+from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.tooldocs import load_tool_docs
+
+from .mcp_helpers import call, call_error
+
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "diffusers_integrator.cli"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_in_process_client_lists_and_calls_a_read_only_tool(diffusers_tree: Path, mode: str) -> None:
+    async with Client(build_server(ServerOptions(checkout=diffusers_tree)), mode=mode) as client:
+        assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
+        assert "integrating-models" in (client.instructions or "")
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        assert names == [spec.name for spec in tool_specs()]
+        survey = await call(client, "inspect_checkout")
+    assert survey["layout"] == "git-clone" and survey["diffusers_version"]
+    assert survey["counts"]["pipeline_packages"] > 50
+    assert "utils/check_dummies.py" in survey["helpers_missing"]
+
+
+@pytest.mark.anyio
+async def test_read_only_mode_hides_every_tool_that_writes_the_checkout() -> None:
+    async with Client(build_server(ServerOptions(read_only=True)), mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+    writers = {spec.name for spec in tool_specs() if spec.access == "write"}
+    assert writers and not writers & {tool.name for tool in tools}
+    assert {"inspect_checkout", "check_registration", "job_status"} <= {tool.name for tool in tools}
+
+
+@pytest.mark.anyio
+async def test_a_server_without_a_tree_starts_and_its_tools_name_the_fix(tmp_path: Path) -> None:
+    async with Client(build_server(ServerOptions(checkout=tmp_path)), mode="legacy") as client:
+        message = await call_error(client, "inspect_checkout")
+    assert "--checkout" in message
+
+
+@pytest.mark.anyio
+async def test_tools_whose_body_has_not_shipped_say_so() -> None:
+    pending = [spec for spec in tool_specs() if spec.result_model.__name__ == "Pending" and spec.access != "write"]
+    async with Client(build_server(ServerOptions(require_approval=False)), mode="legacy") as client:
+        for spec in pending:
+            assert "not available yet" in await call_error(client, spec.name)
+
+
+def test_every_tool_has_a_description_file_and_every_file_names_a_tool() -> None:
+    docs = load_tool_docs()
+    names = {spec.name for spec in tool_specs()}
+    assert names == set(docs), f"without a file: {names - set(docs)}; file without a tool: {set(docs) - names}"
+
+
+def test_generated_docs_agree_with_the_tools() -> None:
+    result = subprocess.run([*CLI, "docs", "--check"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_start_up_imports_neither_torch_diffusers_nor_anthropic() -> None:
+    probe = (
+        "import sys, anyio\n"
+        "from mcp import Client\n"
+        "from diffusers_integrator.server import build_server\n"
+        "async def main():\n"
+        "    async with Client(build_server(), mode='legacy') as client:\n"
+        "        await client.list_tools()\n"
+        "anyio.run(main)\n"
+        "print(sorted(m for m in ('torch', 'diffusers', 'anthropic', 'transformers') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.anyio
+async def test_stdio_server_speaks_only_protocol_on_stdout(diffusers_tree: Path) -> None:
+    params = StdioServerParameters(command=CLI[0], args=[*CLI[1:], "serve", "--checkout", str(diffusers_tree)])
+    async with Client(params) as client:
+        assert len((await client.list_tools()).tools) == len(tool_specs())
+        survey = await call(client, "inspect_checkout")
+    assert survey["root"] == str(diffusers_tree.resolve())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.anyio
+async def test_streamable_http_transport(diffusers_tree: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [*CLI, "serve", "--transport", "http", "--port", str(port), "--checkout", str(diffusers_tree)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            assert len((await client.list_tools()).tools) == len(tool_specs())
+            assert (await call(client, "inspect_checkout"))["layout"] == "git-clone"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _inspector() -> tuple[list[str], dict[str, str]]:
+    folder = REPO / ".cache" / "inspector" / "node_modules"
+    binary = folder / ".bin" / "mcp-inspector"
+    node_bins = sorted(folder.glob("node-*/bin"))
+    if not binary.exists() or not node_bins:
+        if os.environ.get("CI"):
+            pytest.fail("The MCP Inspector is not installed: `make inspector` must run before the tests in CI.")
+        pytest.skip("The MCP Inspector is not installed here: run `make inspector` (needs npm).")
+    env = {**os.environ, "PATH": f"{node_bins[0]}{os.pathsep}{os.environ['PATH']}"}
+    return [str(binary), "--cli"], env
+
+
+def test_the_mcp_inspector_lists_every_tool_and_calls_a_read_only_one(diffusers_tree: Path, tmp_path: Path) -> None:
+    inspector, env = _inspector()
+    env["MCP_CATALOG_PATH"] = str(tmp_path / "catalog.json")
+    server = [shutil.which("diffusers-integrator") or str(Path(sys.executable).parent / "diffusers-integrator")]
+    server += ["serve", "--checkout", str(diffusers_tree)]
+    listed = subprocess.run(
+        [*inspector, *server, "--method", "tools/list"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [tool["name"] for tool in json.loads(listed.stdout)["tools"]] == [spec.name for spec in tool_specs()]
+    called = subprocess.run(
+        [*inspector, *server, "--method", "tools/call", "--tool-name", "inspect_checkout"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert called.returncode == 0, called.stderr
+    result = json.loads(called.stdout)
+    assert not result.get("isError") and result["structuredContent"]["layout"] == "git-clone"
