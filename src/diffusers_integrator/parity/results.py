@@ -116,24 +116,34 @@ class RoundTripResult(BaseModel):
     outputs: list[TensorDiff] = []
 
 
+class Segment(BaseModel):
+    """Rows `start:stop` (output features) of a reference module; `None` bounds mean the whole output."""
+
+    reference: str
+    start: int | None = None
+    stop: int | None = None
+
+    def describe(self) -> str:
+        if self.start is None:
+            return self.reference
+        return f"{self.reference}[{self.start}:{self.stop}]"
+
+
 class AlignedModule(BaseModel):
-    """A candidate module and the reference activation it must reproduce."""
+    """A candidate module and the reference activation it must reproduce (the concatenation of `sources`)."""
 
     candidate: str
-    reference: str
-    segments: list[tuple[int, int]] | None = Field(
-        None, description="reference output feature ranges whose concatenation the candidate reproduces"
-    )
-    feature_dim: int = -1
+    sources: list[Segment]
     method: Literal["name", "weight_map", "values"]
     transposed: bool = False
+    permuted_columns: bool = False
     note: str | None = None
 
     def describe_reference(self) -> str:
-        if not self.segments:
-            return self.reference
-        parts = ",".join(f"{a}:{b}" for a, b in self.segments)
-        return f"{self.reference}[{parts}]"
+        if len(self.sources) > 4:
+            refs = sorted({s.reference for s in self.sources})
+            return f"{'+'.join(refs)} ({len(self.sources)} row ranges)"
+        return " + ".join(s.describe() for s in self.sources)
 
 
 class ModuleDiff(BaseModel):

@@ -1,0 +1,489 @@
+"""Find the first module where the candidate leaves the reference.
+
+The reference runs first with hooks on its leaf modules; their inputs and outputs are copied to CPU (a tensor
+that is both one module's output and the next one's input is stored once). The reference is then freed, the
+candidate built and run with hooks on every module: aligned leaves compare their input and output against the
+reference on the fly (nothing of the candidate is stored), and every module records which tensors it produced.
+
+The first row over tolerance tells where:
+* output diverges while the input matched -> the module itself (its weights or its own forward);
+* input diverges while the previous aligned output matched -> the code that produced the input: the module
+  that returned that tensor (an AdaLayerNorm, a RoPE, an activation), else the parent whose forward computed it
+  (attention processor, a block's modulation, the model's own preprocessing).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .align import Alignment, ModelIndex
+from .compare import compare_tensors, dtype_name, flatten_outputs
+from .results import AlignedModule, ModuleDiff, TensorDiff, Tolerance
+
+
+# --- module tolerance -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModuleTolerance:
+    """Per-module check, relative to the activation's scale: intermediate activations span orders of magnitude.
+
+    `max_rel` bounds max|diff| / max|reference|; `floor` is an absolute diff below which anything passes;
+    `onset` is the relative diff from which an earlier, still-passing module counts as where the error starts.
+    """
+
+    max_rel: float = 1e-4
+    min_cosine: float | None = None
+    floor: float = 1e-7
+    onset: float = 1e-5
+
+    @classmethod
+    def for_dtype(cls, dtype: torch.dtype) -> ModuleTolerance:
+        if dtype in (torch.bfloat16, torch.float16):
+            return cls(max_rel=1e-1, min_cosine=0.999, floor=1e-3, onset=2e-2)
+        return cls()
+
+    def check(self, diff: TensorDiff) -> tuple[bool, str | None]:
+        if diff.max_abs is None:
+            return False, diff.reason
+        if diff.reason and "NaN" in diff.reason:
+            return False, diff.reason
+        if diff.max_abs <= self.floor:
+            return True, None
+        reasons = []
+        if diff.max_rel is not None and diff.max_rel > self.max_rel:
+            reasons.append(f"max rel {diff.max_rel:.3g} > {self.max_rel:g}")
+        if self.min_cosine is not None and diff.cosine is not None and diff.cosine < self.min_cosine:
+            reasons.append(f"cosine {diff.cosine:.6f} < {self.min_cosine:g}")
+        return not reasons, "; ".join(reasons) or None
+
+
+# --- reference capture ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    ref: weakref.ref
+    version: int
+    copy: torch.Tensor
+
+
+@dataclass
+class ReferenceActivations:
+    """Inputs and outputs of the reference's leaf modules, per call, on CPU."""
+
+    outputs: dict[str, list[list[torch.Tensor]]] = field(default_factory=dict)
+    inputs: dict[str, list[torch.Tensor | None]] = field(default_factory=dict)
+    order: list[tuple[str, int]] = field(default_factory=list)
+    classes: dict[str, str] = field(default_factory=dict)
+    nbytes: int = 0
+
+    def output(self, module: str, call: int) -> list[torch.Tensor] | None:
+        calls = self.outputs.get(module)
+        return calls[call] if calls is not None and call < len(calls) else None
+
+    def input(self, module: str, call: int) -> torch.Tensor | None:
+        calls = self.inputs.get(module)
+        return calls[call] if calls is not None and call < len(calls) else None
+
+
+def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            return value
+    return None
+
+
+def _leaves(model: torch.nn.Module) -> Iterable[tuple[str, torch.nn.Module]]:
+    for name, module in model.named_modules():
+        if not any(True for _ in module.children()):
+            yield name, module
+
+
+class _Recorder:
+    def __init__(self, store: ReferenceActivations):
+        self.store = store
+        self.seen: dict[int, _Entry] = {}
+
+    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
+        """CPU copy of `tensor`, shared with an earlier copy of the same, unmodified tensor object."""
+        entry = self.seen.get(id(tensor))
+        if entry is not None and entry.ref() is tensor and entry.version == tensor._version:
+            return entry.copy
+        copy = tensor.detach().to("cpu", copy=True)
+        self.store.nbytes += copy.numel() * copy.element_size()
+        try:
+            self.seen[id(tensor)] = _Entry(weakref.ref(tensor), tensor._version, copy)
+        except TypeError:
+            pass
+        return copy
+
+    def hooks(self, name: str):
+        store = self.store
+
+        def pre(module, args, kwargs):
+            first = _first_tensor(args, kwargs)
+            store.inputs.setdefault(name, []).append(self.keep(first) if first is not None else None)
+
+        def post(module, args, kwargs, output):
+            flat = [t for t in flatten_outputs(output).values() if isinstance(t, torch.Tensor)]
+            calls = store.outputs.setdefault(name, [])
+            store.order.append((name, len(calls)))
+            calls.append([self.keep(t) for t in flat])
+
+        return pre, post
+
+
+def record_reference(model: torch.nn.Module, run: Callable[[], Any]) -> tuple[Any, ReferenceActivations]:
+    """Run `run()` with every leaf module of `model` recorded; returns its output and the activations."""
+    store = ReferenceActivations()
+    recorder = _Recorder(store)
+    handles = []
+    for name, module in _leaves(model):
+        store.classes[name] = type(module).__name__
+        pre, post = recorder.hooks(name)
+        handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(module.register_forward_hook(post, with_kwargs=True))
+    try:
+        output = run()
+    finally:
+        for h in handles:
+            h.remove()
+    recorder.seen.clear()
+    return output, store
+
+
+# --- candidate comparison -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    diff: ModuleDiff
+    producer: str | None = None
+    producer_class: str | None = None
+    parent: str = ""
+    parent_class: str = ""
+    output_passed: bool | None = None
+    input_passed: bool | None = None
+    output_rel: float = 0.0
+    input_rel: float = 0.0
+
+
+@dataclass
+class LocalizationRun:
+    rows: list[Row]
+    alignment: Alignment
+    classes: dict[str, str]
+    first: int | None = None
+    first_where: str | None = None
+
+
+class _Watcher:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        alignment: Alignment,
+        reference: ReferenceActivations,
+        ref_index: ModelIndex,
+        tolerance: ModuleTolerance | None,
+    ):
+        self.alignment = alignment
+        self.reference = reference
+        self.ref_index = ref_index
+        self.tolerance = tolerance
+        self.stack: list[str] = []
+        self.producers: dict[int, tuple[weakref.ref, str]] = {}
+        self.calls: dict[str, int] = {}
+        # per module: (input diff, input ok, input rel, producer of the input, parent) until its output arrives
+        self.pending: dict[str, list[tuple]] = {}
+        self.rows: list[Row] = []
+        self.classes = {name: type(m).__name__ for name, m in model.named_modules()}
+
+    # producers --------------------------------------------------------------------------------------------
+    def _producer(self, tensor: torch.Tensor) -> str | None:
+        found = self.producers.get(id(tensor))
+        if found is not None and found[0]() is tensor:
+            return found[1]
+        return None
+
+    def _register(self, name: str, output: Any, inputs: list[torch.Tensor]) -> None:
+        passthrough = {id(t) for t in inputs}
+        for tensor in flatten_outputs(output).values():
+            if not isinstance(tensor, torch.Tensor) or id(tensor) in passthrough:
+                continue
+            if self._producer(tensor) is not None:
+                continue  # an inner module already made this object; the container only returns it
+            try:
+                self.producers[id(tensor)] = (weakref.ref(tensor), name)
+            except TypeError:
+                pass
+
+    # comparisons ------------------------------------------------------------------------------------------
+    def _tol(self, tensor: torch.Tensor) -> ModuleTolerance:
+        return self.tolerance or ModuleTolerance.for_dtype(tensor.dtype)
+
+    def _check(self, name: str, reference: torch.Tensor | None, candidate: torch.Tensor, aligned: AlignedModule):
+        if reference is None:
+            return None, None, 0.0
+        expected = reference
+        if not (expected.is_floating_point() and candidate.is_floating_point()):
+            return None, None, 0.0
+        ref_v, cand_v = _comparable(expected, candidate)
+        if ref_v is None:
+            return None, None, 0.0
+        diff = compare_tensors(ref_v, cand_v, name=name, tolerance=Tolerance(max_abs=None))
+        diff = diff.model_copy(update={"shape_reference": list(expected.shape)})
+        ok, reason = self._tol(candidate).check(diff)
+        diff = diff.model_copy(update={"passed": ok, "reason": reason})
+        return diff, ok, float(diff.max_rel or 0.0)
+
+    def _expected_output(self, aligned: AlignedModule, call: int) -> list[torch.Tensor] | None:
+        pieces = []
+        for seg in aligned.sources:
+            outs = self.reference.output(seg.reference, call)
+            if not outs:
+                return None
+            if seg.start is None:
+                pieces.append(outs)
+                continue
+            if len(outs) != 1:
+                return None
+            rows = self._ref_rows(seg.reference)
+            dim = _feature_dim(outs[0], rows)
+            if dim is None:
+                return None
+            pieces.append([outs[0].narrow(dim, seg.start, seg.stop - seg.start)])
+        if len(pieces) == 1:
+            return pieces[0]
+        if any(len(p) != 1 for p in pieces):
+            return None
+        dims = {_feature_dim(p[0], None, prefer_last=True) for p in pieces}
+        try:
+            return [torch.cat([p[0] for p in pieces], dim=-1 if -1 in dims or len(dims) != 1 else dims.pop())]
+        except RuntimeError:
+            return None
+
+    def _ref_rows(self, module: str) -> int | None:
+        sig = self.ref_index.modules.get(module)
+        if sig is None or not sig.params:
+            return None
+        first = sig.params.get("weight") or next(iter(sig.params.values()))
+        return first.rows
+
+    def hooks(self, name: str):
+        aligned = self.alignment.modules.get(name)
+
+        def pre(module, args, kwargs):
+            call = self.calls.get(name, 0)
+            parent = self.stack[-1] if self.stack else ""
+            self.stack.append(name)
+            if aligned is None:
+                return
+            first = _first_tensor(args, kwargs)
+            diff = ok = producer = None
+            rel = 0.0
+            if first is not None:
+                ref_in = self.reference.input(aligned.sources[0].reference, call)
+                diff, ok, rel = self._check(f"{name} (input)", ref_in, first, aligned)
+                producer = self._producer(first)
+            self.pending.setdefault(name, []).append((diff, ok, rel, producer, parent))
+
+        def post(module, args, kwargs, output):
+            call = self.calls.get(name, 0)
+            self.calls[name] = call + 1
+            if self.stack and self.stack[-1] == name:
+                self.stack.pop()
+            inputs = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
+            self._register(name, output, inputs)
+            if aligned is None:
+                return
+            in_diff, in_ok, in_rel, producer, parent = self.pending[name].pop()
+            out_diff, out_ok, out_rel = None, None, 0.0
+            expected = self._expected_output(aligned, call)
+            flat = [t for t in flatten_outputs(output).values() if isinstance(t, torch.Tensor)]
+            if expected is not None and len(expected) == len(flat) and flat:
+                worst = None
+                for i, (e, c) in enumerate(zip(expected, flat)):
+                    label = name if len(flat) == 1 else f"{name}[{i}]"
+                    d, ok, rel = self._check(label, e, c, aligned)
+                    if d is not None and (worst is None or rel > worst[2] or (ok is False and worst[1])):
+                        worst = (d, ok, rel)
+                if worst is not None:
+                    out_diff, out_ok, out_rel = worst
+            passed = out_ok is not False and in_ok is not False
+            self.rows.append(
+                Row(
+                    diff=ModuleDiff(
+                        index=len(self.rows),
+                        module=name,
+                        call=call,
+                        module_class=type(module).__name__,
+                        reference=aligned.describe_reference(),
+                        output=out_diff,
+                        input=in_diff,
+                        passed=passed,
+                    ),
+                    producer=producer,
+                    producer_class=self.classes.get(producer) if producer is not None else None,
+                    parent=parent,
+                    parent_class=self.classes.get(parent, ""),
+                    output_passed=out_ok,
+                    input_passed=in_ok,
+                    output_rel=out_rel,
+                    input_rel=in_rel,
+                )
+            )
+
+        return pre, post
+
+
+def _comparable(reference: torch.Tensor, candidate: torch.Tensor):
+    """The two tensors in one layout: as is, or both channels-last and flattened (Conv vs Linear layouts)."""
+    if tuple(reference.shape) == tuple(candidate.shape):
+        return reference, candidate
+    if reference.numel() != candidate.numel():
+        return None, None
+    r, c = _tokens_last(reference), _tokens_last(candidate)
+    if r.shape == c.shape:
+        return r, c
+    return None, None
+
+
+def _tokens_last(t: torch.Tensor) -> torch.Tensor:
+    """(B, C, *spatial) -> (B, prod(spatial), C); 3-D (B, N, C) stays."""
+    if t.ndim >= 4:
+        return t.flatten(2).transpose(1, 2)
+    return t
+
+
+def _feature_dim(t: torch.Tensor, rows: int | None, prefer_last: bool = True) -> int | None:
+    if rows is None:
+        return -1
+    if t.shape[-1] == rows:
+        return -1
+    if t.ndim > 1 and t.shape[1] == rows:
+        return 1
+    for d in range(t.ndim):
+        if t.shape[d] == rows:
+            return d
+    return None
+
+
+def compare_candidate(
+    model: torch.nn.Module,
+    run: Callable[[], Any],
+    alignment: Alignment,
+    reference: ReferenceActivations,
+    ref_index: ModelIndex,
+    tolerance: ModuleTolerance | None = None,
+) -> tuple[Any, LocalizationRun]:
+    """Run the candidate with hooks on every module; aligned leaves are compared as they run."""
+    watcher = _Watcher(model, alignment, reference, ref_index, tolerance)
+    handles = []
+    for name, module in model.named_modules():
+        pre, post = watcher.hooks(name)
+        handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(module.register_forward_hook(post, with_kwargs=True))
+    try:
+        output = run()
+    finally:
+        for h in handles:
+            h.remove()
+    result = LocalizationRun(rows=watcher.rows, alignment=alignment, classes=watcher.classes)
+    _find_first(result, tolerance)
+    return output, result
+
+
+def _find_first(result: LocalizationRun, tolerance: ModuleTolerance | None) -> None:
+    """The first row over tolerance, moved back to where its error started if that is earlier."""
+    rows = result.rows
+    first = next(
+        (i for i, r in enumerate(rows) if r.input_passed is False or r.output_passed is False),
+        None,
+    )
+    if first is None:
+        return
+    row = rows[first]
+    where = "input" if row.input_passed is False else "output"
+    level = row.input_rel if where == "input" else row.output_rel
+    tol = tolerance or ModuleTolerance.for_dtype(_dtype_of_row(row))
+    # An error that starts small and grows past the bound later started at the earliest row carrying a
+    # sizeable share of it (>= 10%, above the onset floor).
+    threshold = max(tol.onset, 0.1 * level)
+    for i in range(first):
+        r = rows[i]
+        if r.input_rel >= threshold and r.input is not None:
+            first, where = i, "input"
+            break
+        if r.output_rel >= threshold and r.output is not None:
+            first, where = i, "output"
+            break
+    result.first, result.first_where = first, where
+
+
+def _dtype_of_row(row: Row) -> torch.dtype:
+    diff = row.diff.output or row.diff.input
+    name = diff.dtype_candidate if diff is not None else "float32"
+    return getattr(torch, name, torch.float32)
+
+
+def localize(
+    reference_factory: Callable[[], torch.nn.Module],
+    candidate_factory: Callable[[], torch.nn.Module],
+    call: Callable[[torch.nn.Module], Any],
+    weight_map: dict[str, str | list[str]] | None = None,
+    tolerance: ModuleTolerance | None = None,
+) -> tuple[Any, Any, LocalizationRun]:
+    """Reference first (recorded, then freed), candidate second (compared): one model resident at a time.
+
+    `call(model)` runs a model on the spec's inputs. Returns (reference output, candidate output, the run).
+    """
+    import gc
+
+    model = reference_factory()
+    ref_index = ModelIndex.from_model(model)
+    ref_out, store = record_reference(model, lambda: call(model))
+    ref_out = _to_cpu(ref_out)
+    del model
+    gc.collect()
+    _empty_cache()
+    model = candidate_factory()
+    from .align import align_modules
+
+    alignment = align_modules(ref_index, ModelIndex.from_model(model), weight_map)
+    cand_out, run = compare_candidate(model, lambda: call(model), alignment, store, ref_index, tolerance)
+    return ref_out, cand_out, run
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu")
+    if isinstance(obj, dict):
+        return (
+            type(obj)({k: _to_cpu(v) for k, v in obj.items()})
+            if not hasattr(obj, "__dataclass_fields__")
+            else _dc(obj)
+        )
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _dc(obj: Any) -> Any:
+    for key in list(obj.keys()):
+        obj[key] = _to_cpu(obj[key])
+    return obj
+
+
+def _empty_cache() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def describe_dtype(t: torch.Tensor) -> str:
+    return dtype_name(t.dtype)
