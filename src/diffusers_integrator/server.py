@@ -81,6 +81,33 @@ def _inspect_checkout(session: IntegratorSession, request: NoArguments, progress
     return survey(session.checkout())
 
 
+class InspectCheckpointRequest(BaseModel):
+    path: str = Field(
+        description="A .safetensors / .bin / .pt file, a sharded `*.index.json`, or a folder of weights. Relative "
+        "paths are taken from the checkout root; absolute paths may point anywhere (the file is only read)."
+    )
+    max_patterns: int = Field(default=150, ge=1, le=2000, description="Cap on folded key patterns returned.")
+
+
+def _inspect_checkpoint(
+    session: IntegratorSession, request: InspectCheckpointRequest, progress: ProgressFn
+) -> BaseModel:
+    from pathlib import Path
+
+    from .weights import summarize_checkpoint
+
+    path = Path(request.path).expanduser()
+    if not path.is_absolute():
+        path = session.checkout().root / path
+    return summarize_checkpoint(path, max_patterns=request.max_patterns)
+
+
+def _checkpoint_summary_model() -> type[BaseModel]:
+    from .weights import CheckpointSummary
+
+    return CheckpointSummary
+
+
 class Pending(BaseModel):
     """Placeholder result schema of a tool whose body has not shipped; it is never returned."""
 
@@ -133,7 +160,14 @@ def tool_specs() -> list[ToolSpec]:
         _pending("check_registration", "Check registrations", "read", "issue 3"),
         _pending("make_quality", "Run the quality gates", "write", "issue 5", destructive=True),
         _pending("run_parity", "Run a parity spec", "session", "issue 8", idempotent=False, open_world=True),
-        _pending("inspect_checkpoint", "Inspect a checkpoint file", "read", "issue 8"),
+        ToolSpec(
+            "inspect_checkpoint",
+            "Inspect a checkpoint file",
+            InspectCheckpointRequest,
+            _checkpoint_summary_model(),
+            _inspect_checkpoint,
+            "read",
+        ),
         _pending("convert_weights", "Convert reference weights", "session", "issue 8"),
         _pending("job_status", "Background job status", "read", "issue 6"),
     ]
