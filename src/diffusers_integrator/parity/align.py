@@ -308,7 +308,7 @@ def align_modules(
         ref_same = reference.modules.get(mod.name)
         if not mod.params:
             # Parameter-free leaves (activations, RoPE, timestep projections) align only by identical name.
-            if mod.is_leaf and ref_same is not None and not ref_same.params and ref_same.cls == mod.cls:
+            if mod.is_leaf and ref_same is not None and not ref_same.params and ref_same.is_leaf:
                 aligned[mod.name] = AlignedModule(
                     candidate=mod.name, sources=[Segment(reference=mod.name)], method="name"
                 )
@@ -461,40 +461,57 @@ def _align_explicit(
 
 
 def _check_companions(mod: ModuleSig, aligned: AlignedModule, reference: ModelIndex) -> str | None:
-    """Bias, norm weights... of a value-aligned module must come from the same reference rows."""
-    for leaf, sig in mod.params.items():
+    """Every parameter of a value-aligned module (bias, norm weight) must equal one of the reference module's,
+    taken over the same rows; a reference parameter left without a counterpart was dropped."""
+    pool: dict[str, np.ndarray] = {}
+    sources = [reference.modules.get(seg.reference) for seg in aligned.sources]
+    if any(s is None for s in sources):
+        return None
+    for leaf in {k for s in sources for k in s.params}:  # type: ignore[union-attr]
         pieces = []
-        for seg in aligned.sources:
-            ref_mod = reference.modules.get(seg.reference)
-            ref_sig = ref_mod.params.get(leaf) if ref_mod else None
-            if ref_sig is None:
-                pieces = None
+        for seg, src in zip(aligned.sources, sources):
+            sig = src.params.get(leaf)  # type: ignore[union-attr]
+            if sig is None:
                 break
             a = 0 if seg.start is None else seg.start
-            b = ref_sig.row.size if seg.stop is None else seg.stop
-            pieces.append(ref_sig.row[a:b] if ref_sig.row.size >= b else None)
-        if pieces is None:
-            if leaf != "weight" and not sig.zero:
-                return f"`{leaf}` has no counterpart in {aligned.describe_reference()}"
-            continue
-        if any(p is None for p in pieces):
-            continue
-        expected = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-        if aligned.transposed or aligned.permuted_columns:
-            continue
-        if expected.shape == sig.row.shape and not _rows_equal(sig.row, expected, _rtol(sig.dtype)):
-            if sig.zero:
-                return f"`{leaf}` is all zeros but the reference's is not: a dropped {leaf}"
-            return f"`{leaf}` does not match {aligned.describe_reference()}'s {leaf}"
-    ref_leaves = set()
-    for seg in aligned.sources:
-        ref_mod = reference.modules.get(seg.reference)
-        if ref_mod:
-            ref_leaves |= {k for k, s in ref_mod.params.items() if not s.zero}
-    dropped = sorted(ref_leaves - set(mod.params))
-    if dropped:
-        return f"the reference has `{'`, `'.join(dropped)}` that the candidate module lacks: a dropped {dropped[0]}"
-    return None
+            b = sig.row.size if seg.stop is None else seg.stop
+            if b > sig.row.size:
+                break
+            pieces.append(sig.row[a:b])
+        else:
+            pool[leaf] = np.concatenate(pieces)
+    unmatched_ref = dict(pool)
+    problems = []
+    for leaf, sig in mod.params.items():
+        hit = next(
+            (
+                k
+                for k, v in unmatched_ref.items()
+                if v.shape == sig.row.shape and _rows_equal(sig.row, v, _rtol(sig.dtype))
+            ),
+            None,
+        )
+        if hit is not None:
+            del unmatched_ref[hit]
+        elif leaf != "weight" and not (aligned.transposed or aligned.permuted_columns):
+            same_size = [k for k, v in unmatched_ref.items() if v.shape == sig.row.shape]
+            if sig.zero and same_size:
+                problems.append(f"`{leaf}` is all zeros but the reference's `{same_size[0]}` is not: a dropped {leaf}")
+                del unmatched_ref[same_size[0]]
+            elif same_size:
+                problems.append(f"`{leaf}` does not match {aligned.describe_reference()}'s `{same_size[0]}`")
+                del unmatched_ref[same_size[0]]
+            elif not sig.zero:
+                problems.append(f"`{leaf}` has no counterpart in {aligned.describe_reference()}")
+    # The reference's primary weight was matched already (possibly transposed or column-permuted).
+    ref_primaries = {p.leaf for p in (_primary(s) for s in sources) if p is not None}  # type: ignore[arg-type]
+    leftovers = [k for k, v in unmatched_ref.items() if bool(np.any(v)) and k not in ref_primaries]
+    if leftovers:
+        problems.append(
+            f"the reference's `{'`, `'.join(sorted(leftovers))}` has no counterpart in the candidate module: "
+            f"a dropped {sorted(leftovers)[0]}"
+        )
+    return "; ".join(problems) or None
 
 
 _QKV = re.compile(r"(?:^|[._])(?:to_)?([qkv])(?:_proj)?$")

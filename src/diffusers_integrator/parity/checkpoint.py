@@ -45,7 +45,8 @@ class Checkpoint:
     """What to do at one named point.
 
     Args:
-        save: capture the point's values (tensors are detached and copied to CPU) into `data`.
+        save: capture the point's values as they arrive, before any injection (tensors are detached and copied
+            to CPU), into `data`.
         stop: raise `CheckpointStop` once the point is reached (after saving), ending the run.
         load: values to inject at the point, by name (e.g. the reference's captured `data`); tensors are moved
             to the device of the value they replace and keep their own dtype, so an injected fp32 tensor stays fp32.
@@ -90,12 +91,14 @@ def checkpoint(checkpoints: Checkpoints | None, name: str, **values: Any) -> dic
     if point is None:
         return values
     point.hits += 1
+    # Save what this side computed before anything is injected: with injection at every step, the saved
+    # values are the one-step results the comparison needs.
+    if point.save:
+        point.data = {key: _capture(value) for key, value in values.items()}
     out = dict(values)
     if point.load:
         for key, injected in point.load.items():
             out[key] = _like(injected, values.get(key))
-    if point.save:
-        point.data = {key: _capture(value) for key, value in out.items()}
     if point.stop:
         raise CheckpointStop(name)
     return out

@@ -14,6 +14,7 @@ The first row over tolerance tells where:
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 
 from .align import Alignment, ModelIndex
 from .compare import compare_tensors, dtype_name, flatten_outputs
-from .results import AlignedModule, ModuleDiff, TensorDiff, Tolerance
+from .results import AlignedModule, ModuleDiff, Segment, TensorDiff, Tolerance
 
 
 # --- module tolerance -------------------------------------------------------------------------------------------
@@ -82,6 +83,7 @@ class ReferenceActivations:
     order: list[tuple[str, int]] = field(default_factory=list)
     classes: dict[str, str] = field(default_factory=dict)
     nbytes: int = 0
+    errors: list[str] = field(default_factory=list)
 
     def output(self, module: str, call: int) -> list[torch.Tensor] | None:
         calls = self.outputs.get(module)
@@ -90,6 +92,20 @@ class ReferenceActivations:
     def input(self, module: str, call: int) -> torch.Tensor | None:
         calls = self.inputs.get(module)
         return calls[call] if calls is not None and call < len(calls) else None
+
+
+def _safe(hook: Callable, errors: list[str]) -> Callable:
+    """Instrumentation must never break the run it observes: a failing hook is recorded and skipped."""
+
+    def wrapped(*args: Any) -> Any:
+        try:
+            return hook(*args)
+        except Exception as exc:  # noqa: BLE001 - any hook failure becomes a note in the report
+            if len(errors) < 20:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            return None
+
+    return wrapped
 
 
 def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor | None:
@@ -147,8 +163,8 @@ def record_reference(model: torch.nn.Module, run: Callable[[], Any]) -> tuple[An
     for name, module in _leaves(model):
         store.classes[name] = type(module).__name__
         pre, post = recorder.hooks(name)
-        handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        handles.append(module.register_forward_hook(post, with_kwargs=True))
+        handles.append(module.register_forward_pre_hook(_safe(pre, store.errors), with_kwargs=True))
+        handles.append(module.register_forward_hook(_safe(post, store.errors), with_kwargs=True))
     try:
         output = run()
     finally:
@@ -181,6 +197,7 @@ class LocalizationRun:
     classes: dict[str, str]
     first: int | None = None
     first_where: str | None = None
+    errors: list[str] = field(default_factory=list)
 
 
 class _Watcher:
@@ -203,6 +220,37 @@ class _Watcher:
         self.pending: dict[str, list[tuple]] = {}
         self.rows: list[Row] = []
         self.classes = {name: type(m).__name__ for name, m in model.named_modules()}
+        self.leaf_without_params = {
+            name
+            for name, m in model.named_modules()
+            if not any(True for _ in m.children()) and not any(True for _ in m.parameters(recurse=False))
+        }
+        self.containers = _container_map(alignment, ref_index)
+        self.ref_slots = _reference_slots(reference, ref_index, alignment, set(self.containers.values()))
+        self.slot_counters: dict[tuple[str, str], int] = {}
+        self.errors: list[str] = []
+
+    def _structural(self, name: str) -> tuple[AlignedModule, int] | None:
+        """A parameter-free leaf (a norm without affine, an activation) paired with the reference leaf of the same
+        class at the same position among its siblings, inside containers the weights already aligned."""
+        cls = self.classes.get(name, "")
+        if cls in _TRANSPARENT or name not in self.leaf_without_params:
+            return None
+        container = name
+        while "." in container:
+            container = container.rpartition(".")[0]
+            ref_prefix = self.containers.get(container)
+            if ref_prefix is None:
+                continue
+            key = (container, cls)
+            k = self.slot_counters.get(key, 0)
+            self.slot_counters[key] = k + 1
+            slots = self.ref_slots.get((ref_prefix, cls), [])
+            if k >= len(slots):
+                return None
+            ref_name, ref_call = slots[k]
+            return AlignedModule(candidate=name, sources=[Segment(reference=ref_name)], method="structure"), ref_call
+        return None
 
     # producers --------------------------------------------------------------------------------------------
     def _producer(self, tensor: torch.Tensor) -> str | None:
@@ -276,22 +324,27 @@ class _Watcher:
         return first.rows
 
     def hooks(self, name: str):
-        aligned = self.alignment.modules.get(name)
+        static = self.alignment.modules.get(name)
 
         def pre(module, args, kwargs):
             call = self.calls.get(name, 0)
             parent = self.stack[-1] if self.stack else ""
             self.stack.append(name)
+            aligned, ref_call = static, call
             if aligned is None:
-                return
+                found = self._structural(name)
+                if found is None:
+                    self.pending.setdefault(name, []).append(None)
+                    return
+                aligned, ref_call = found
             first = _first_tensor(args, kwargs)
             diff = ok = producer = None
             rel = 0.0
             if first is not None:
-                ref_in = self.reference.input(aligned.sources[0].reference, call)
+                ref_in = self.reference.input(aligned.sources[0].reference, ref_call)
                 diff, ok, rel = self._check(f"{name} (input)", ref_in, first, aligned)
                 producer = self._producer(first)
-            self.pending.setdefault(name, []).append((diff, ok, rel, producer, parent))
+            self.pending.setdefault(name, []).append((aligned, ref_call, diff, ok, rel, producer, parent))
 
         def post(module, args, kwargs, output):
             call = self.calls.get(name, 0)
@@ -300,11 +353,16 @@ class _Watcher:
                 self.stack.pop()
             inputs = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
             self._register(name, output, inputs)
-            if aligned is None:
+            pending = self.pending[name].pop()
+            if pending is None:
                 return
-            in_diff, in_ok, in_rel, producer, parent = self.pending[name].pop()
+            aligned, ref_call, in_diff, in_ok, in_rel, producer, parent = pending
+            if aligned.method == "structure":
+                # A positional pairing can be off when the two models order their norms differently: such a
+                # row may show where an error starts (its output) but never accuses its producer (its input).
+                in_ok, in_rel = (None if in_ok is False else in_ok), 0.0
             out_diff, out_ok, out_rel = None, None, 0.0
-            expected = self._expected_output(aligned, call)
+            expected = self._expected_output(aligned, ref_call)
             flat = [t for t in flatten_outputs(output).values() if isinstance(t, torch.Tensor)]
             if expected is not None and len(expected) == len(flat) and flat:
                 worst = None
@@ -342,6 +400,59 @@ class _Watcher:
         return pre, post
 
 
+_TRANSPARENT = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity")
+
+
+def _container_map(alignment: Alignment, ref_index: ModelIndex) -> dict[str, str]:
+    """Candidate container -> reference container, from where the weights of its leaves were found."""
+    refs_under: dict[str, set[str]] = {}
+    for cand, aligned in alignment.modules.items():
+        if aligned.method == "name" and cand == aligned.sources[0].reference:
+            pass
+        parts = cand.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            refs_under.setdefault(prefix, set()).update(s.reference for s in aligned.sources)
+    out: dict[str, str] = {}
+    for container, refs in refs_under.items():
+        if len(refs) < 2:
+            continue
+        common = _common_prefix(refs)
+        sig = ref_index.modules.get(common)
+        if common and sig is not None and not sig.is_leaf:
+            out[container] = common
+    return out
+
+
+def _common_prefix(names: Iterable[str]) -> str:
+    split = [n.split(".") for n in names]
+    prefix: list[str] = []
+    for parts in zip(*split):
+        if len(set(parts)) != 1:
+            break
+        prefix.append(parts[0])
+    return ".".join(prefix)
+
+
+def _reference_slots(
+    reference: ReferenceActivations, ref_index: ModelIndex, alignment: Alignment, prefixes: set[str]
+) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """Per (reference container, class): its parameter-free leaves' calls in execution order."""
+    taken = {s.reference for a in alignment.modules.values() for s in a.sources}
+    slots: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for name, call in reference.order:
+        sig = ref_index.modules.get(name)
+        if sig is None or sig.params or name in taken:
+            continue
+        cls = reference.classes.get(name, sig.cls)
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix in prefixes:
+                slots.setdefault((prefix, cls), []).append((name, call))
+    return slots
+
+
 def _comparable(reference: torch.Tensor, candidate: torch.Tensor):
     """The two tensors in one layout: as is, or both channels-last and flattened (Conv vs Linear layouts)."""
     if tuple(reference.shape) == tuple(candidate.shape):
@@ -351,6 +462,19 @@ def _comparable(reference: torch.Tensor, candidate: torch.Tensor):
     r, c = _tokens_last(reference), _tokens_last(candidate)
     if r.shape == c.shape:
         return r, c
+    # Same sizes in another dim order, e.g. (B, heads, N, head_dim) vs (B, N, heads, head_dim).
+    if sorted(reference.shape) == sorted(candidate.shape) and reference.ndim <= 5:
+        perms = [
+            p
+            for p in itertools.permutations(range(candidate.ndim))
+            if tuple(candidate.shape[i] for i in p) == tuple(reference.shape)
+        ][:6]
+        if perms:
+            ref_dev = reference.to(candidate.device)
+            best = min(
+                perms, key=lambda p: float((candidate.detach().permute(p).float() - ref_dev.float()).abs().max())
+            )
+            return reference, candidate.permute(best)
     return None, None
 
 
@@ -387,14 +511,16 @@ def compare_candidate(
     handles = []
     for name, module in model.named_modules():
         pre, post = watcher.hooks(name)
-        handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        handles.append(module.register_forward_hook(post, with_kwargs=True))
+        handles.append(module.register_forward_pre_hook(_safe(pre, watcher.errors), with_kwargs=True))
+        handles.append(module.register_forward_hook(_safe(post, watcher.errors), with_kwargs=True))
     try:
         output = run()
     finally:
         for h in handles:
             h.remove()
-    result = LocalizationRun(rows=watcher.rows, alignment=alignment, classes=watcher.classes)
+    result = LocalizationRun(
+        rows=watcher.rows, alignment=alignment, classes=watcher.classes, errors=reference.errors + watcher.errors
+    )
     _find_first(result, tolerance)
     return output, result
 

@@ -134,7 +134,7 @@ class AlignedModule(BaseModel):
 
     candidate: str
     sources: list[Segment]
-    method: Literal["name", "weight_map", "values"]
+    method: Literal["name", "weight_map", "values", "structure"]
     transposed: bool = False
     permuted_columns: bool = False
     note: str | None = None
