@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from . import __version__
 from .errors import IntegratorError, NotAvailableYet
+from .interact import answers, plan, questions
+from .interact.mcp_bridge import REPLY_PARAMETER, reply_annotation, to_reply
+from .jobs import JobStatusInput, JobStatusResult, job_status
 from .session import Access, IntegratorSession, ProgressFn, ServerOptions
 from .tooldocs import tool_description
 
@@ -56,6 +60,9 @@ class ToolSpec:
     destructive: bool = False
     idempotent: bool = True
     open_world: bool = False
+    # Asks the human before the handler runs: ask(session, request) -> interact.forms.HumanForm. The handler
+    # then takes a fourth argument, the interact.forms.HumanReply (see docs/human-in-the-loop.md).
+    ask: Callable[[IntegratorSession, Any], Any] | None = None
 
     @property
     def annotations(self) -> ToolAnnotations:
@@ -149,9 +156,35 @@ def tool_specs() -> list[ToolSpec]:
             _inspect_checkout,
             "read",
         ),
-        _pending("ask_user_question", "Ask the human structured questions", "read", "issue 6", idempotent=False),
-        _pending("record_answer", "Record an answer given in chat", "session", "issue 6"),
-        _pending("confirm_plan", "Get the integration plan approved", "session", "issue 6", idempotent=False),
+        ToolSpec(
+            "ask_user_question",
+            "Ask the human structured questions",
+            questions.AskUserQuestionInput,
+            questions.AskResult,
+            questions.ask_user_question,  # type: ignore[arg-type]  # takes the human's reply too (ask=)
+            "read",
+            idempotent=False,
+            ask=questions.ask,
+        ),
+        ToolSpec(
+            "record_answer",
+            "Record an answer given in chat",
+            answers.RecordAnswerInput,
+            answers.RecordAnswerResult,
+            answers.record_answer,
+            "session",
+            idempotent=False,
+        ),
+        ToolSpec(
+            "confirm_plan",
+            "Get the integration plan approved",
+            plan.IntegrationPlan,
+            plan.ConfirmPlanResult,
+            plan.confirm_plan,  # type: ignore[arg-type]  # takes the human's reply too (ask=)
+            "session",
+            idempotent=False,
+            ask=plan.ask,
+        ),
         _pending("list_skills", "List the skills", "read", "issue 7"),
         _pending("get_skill", "Read a skill file", "read", "issue 7"),
         _pending("scaffold", "Scaffold a new integration", "write", "issue 4"),
@@ -169,7 +202,7 @@ def tool_specs() -> list[ToolSpec]:
             "read",
         ),
         _pending("convert_weights", "Convert reference weights", "session", "issue 8"),
-        _pending("job_status", "Background job status", "read", "issue 6"),
+        ToolSpec("job_status", "Background job status", JobStatusInput, JobStatusResult, job_status, "read"),
     ]
 
 
@@ -198,6 +231,17 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
             description=tool_description(spec.name),
             annotations=spec.annotations,
         )
+
+    @server.resource(
+        plan.PLAN_RESOURCE,
+        name="approved-plan",
+        title="The approved integration plan",
+        description="The plan the human accepted with confirm_plan in this session (or what is missing).",
+        mime_type="application/json",
+    )
+    def approved_plan() -> str:
+        return json.dumps(session.approvals.approved_view(), indent=2)
+
     server.integrator_session = session  # type: ignore[attr-defined]  # for tests and in-process callers
     return server
 
@@ -206,12 +250,17 @@ def _tool_function(spec: ToolSpec, session: IntegratorSession) -> Callable[..., 
     """An async function whose flat parameters are the input model's fields (so the schema is flat)."""
 
     async def call(ctx: Context, **arguments: Any) -> Any:
-        if spec.access == "write":
-            _guard(session.ensure_may_write, spec.name)
-        request = _validate(spec.input_model, arguments)
-        progress = _progress_bridge(ctx)
-        run = functools.partial(_guard, spec.handler, session, request, progress)
-        return await anyio.to_thread.run_sync(run)
+        elicited = arguments.pop(REPLY_PARAMETER, None)  # filled by the SDK when the tool asks the human
+        # Every call lands in the session trace, refused and failed ones included.
+        with session.traces.call(spec.name, spec.access, arguments, ctx.protocol_version) as traced:
+            if spec.access == "write":
+                _guard(session.ensure_may_write, spec.name)
+            request = _validate(spec.input_model, arguments)
+            progress = _progress_bridge(ctx)
+            reply = (_guard(to_reply, elicited),) if spec.ask is not None else ()
+            run = functools.partial(_guard, spec.handler, session, request, progress, *reply)
+            traced.result = await anyio.to_thread.run_sync(run)
+            return traced.result
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     annotations: dict[str, Any] = {"ctx": Context}
@@ -225,6 +274,11 @@ def _tool_function(spec: ToolSpec, session: IntegratorSession) -> Callable[..., 
             inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         )
         annotations[field_name] = annotation
+    if spec.ask is not None:
+        # The SDK fills this parameter by eliciting (resolver pattern) and keeps it out of the input schema.
+        annotation = reply_annotation(spec.name, session, spec.input_model, spec.ask)
+        parameters.append(inspect.Parameter(REPLY_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
+        annotations[REPLY_PARAMETER] = annotation
     annotations["return"] = spec.result_model
     call.__signature__ = inspect.Signature(parameters, return_annotation=spec.result_model)  # type: ignore[attr-defined]
     call.__annotations__ = annotations

@@ -1,6 +1,8 @@
 """The state one server process keeps for its client: options, the checkout, and the approval gate.
 
-The MCP server owns exactly one `IntegratorSession`; tool handlers receive it. Nothing else is global.
+The MCP server owns exactly one `IntegratorSession`; tool handlers receive it. Nothing else is global. Besides
+the checkout it holds what the human said (`approvals`: questions, plans, verdicts), the session trace
+(`traces`) and the background jobs (`jobs`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Literal
 
 from .checkout import Checkout
 from .errors import IntegratorError
+from .interact.approvals import Approvals, PlanRecord
+from .jobs import JobRegistry
+from .traces import TraceRecorder
 
 
 Access = Literal["read", "session", "write"]
@@ -36,7 +41,15 @@ class IntegratorSession:
         self.options = options
         self._checkout: Checkout | None = None
         self._lock = threading.Lock()
-        self.approved_plan: object | None = None
+        self.approvals = Approvals()
+        self.traces = TraceRecorder(self)
+        self.session_id = self.traces.session_id
+        self.jobs = JobRegistry(self, self.session_id)
+
+    @property
+    def approved_plan(self) -> PlanRecord | None:
+        """The plan the human accepted (the newest, when several were), or None."""
+        return self.approvals.approved
 
     def checkout(self) -> Checkout:
         """The checkout, found on first use so the server starts even where no tree is yet."""
@@ -59,8 +72,7 @@ class IntegratorSession:
                 f"`{tool}` writes to the checkout, and this server runs with --read-only.",
                 "Restart the server without --read-only to make changes.",
             )
-        if self.options.require_approval and self.approved_plan is None:
-            raise IntegratorError(
-                f"`{tool}` writes to the checkout, and no plan has been approved in this session.",
-                "Gather the facts with ask_user_question, then call confirm_plan and get the plan accepted first.",
-            )
+        if self.options.require_approval:
+            refusal = self.approvals.refusal(tool)
+            if refusal is not None:
+                raise refusal

@@ -1,0 +1,165 @@
+"""`record_answer`: the human's answer given in chat, when a form could not be shown (or was dismissed).
+
+What keeps it honest: it only answers what this session asked (a question set or plan id the server issued
+and that is still open), selections must be the options that were offered, and the human's reply is quoted
+verbatim into the trace, marked `via: chat`, so a reviewer or an eval can tell it from a form answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from ..errors import IntegratorError
+from .plan import PlanStatus, Verdict, verdict_next_step
+from .questions import MAX_NOTE, QuestionAnswer, question_id
+
+
+if TYPE_CHECKING:
+    from ..session import IntegratorSession, ProgressFn
+
+
+class ChatAnswer(BaseModel):
+    """The human's answer to one question, as they gave it in chat."""
+
+    question_id: str = Field(description="`q1`…`q4`, from the `ask_in_chat` list of ask_user_question.")
+    selected: list[str] = Field(
+        default_factory=list, description="Labels of the options the human chose (exactly as offered)."
+    )
+    note: str | None = Field(
+        default=None, max_length=MAX_NOTE, description="What the human said beyond the options (or instead of them)."
+    )
+
+
+class RecordAnswerInput(BaseModel):
+    """Arguments of `record_answer`: either answers to a question set, or a verdict on a plan."""
+
+    question_set_id: str | None = Field(default=None, description="The question set the answers belong to.")
+    answers: list[ChatAnswer] = Field(default_factory=list, description="One answer per question of that set.")
+    plan_id: str | None = Field(default=None, description="The plan the verdict is about.")
+    verdict: Verdict | None = Field(default=None, description="The human's verdict on that plan.")
+    note: str | None = Field(
+        default=None, max_length=MAX_NOTE, description="The human's note: what to change, or why."
+    )
+    human_reply: str = Field(
+        min_length=1,
+        max_length=MAX_NOTE,
+        description="The human's reply in chat, quoted verbatim (it goes into the session trace as evidence).",
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> RecordAnswerInput:
+        if (self.question_set_id is None) == (self.plan_id is None):
+            raise ValueError("pass either question_set_id (with answers) or plan_id (with verdict), not both")
+        if self.question_set_id is not None and (not self.answers or self.verdict is not None):
+            raise ValueError("answers to a question set need `answers` (one per question) and no `verdict`")
+        if self.plan_id is not None and (self.verdict is None or self.answers):
+            raise ValueError("a plan needs a `verdict` (accept, decline or amend) and no `answers`")
+        if self.verdict == "amend" and not (self.note or "").strip():
+            raise ValueError("an `amend` verdict needs the human's note saying what to change")
+        return self
+
+
+class RecordAnswerResult(BaseModel):
+    """What `record_answer` returns."""
+
+    kind: Literal["answers", "verdict"]
+    question_set_id: str | None = None
+    answers: list[QuestionAnswer] = Field(default_factory=list)
+    plan_id: str | None = None
+    plan_digest: str | None = None
+    verdict: Verdict | None = None
+    note: str | None = None
+    plan_status: PlanStatus | None = None
+    may_write: bool
+    next_step: str
+
+    def trace_interaction(self) -> dict[str, Any]:
+        if self.kind == "answers":
+            return {
+                "kind": "answers",
+                "question_set_id": self.question_set_id,
+                "via": "chat",
+                "answers": [answer.model_dump(mode="json") for answer in self.answers],
+            }
+        return {
+            "kind": "approval",
+            "plan_id": self.plan_id,
+            "plan_digest": self.plan_digest,
+            "via": "chat",
+            "verdict": self.verdict,
+            "note": self.note,
+            "plan_status": self.plan_status,
+        }
+
+
+def record_answer(session: IntegratorSession, request: RecordAnswerInput, progress: ProgressFn) -> RecordAnswerResult:
+    approvals = session.approvals
+    if request.plan_id is not None:
+        assert request.verdict is not None  # the input model's validator guarantees it
+        note = (request.note or "").strip() or None
+        record = approvals.settle_plan(
+            request.plan_id, request.verdict, via="chat", note=note, human_reply=request.human_reply
+        )
+        return RecordAnswerResult(
+            kind="verdict",
+            plan_id=record.id,
+            plan_digest=record.digest,
+            verdict=request.verdict,
+            note=note,
+            plan_status=record.status,
+            may_write=approvals.may_write,
+            next_step=verdict_next_step(record.id, request.verdict, note),
+        )
+    assert request.question_set_id is not None
+    record = approvals.question_set(request.question_set_id)
+    answers = _check_answers(record.id, record.questions, request.answers)
+    approvals.settle_question_set(record.id, answers, via="chat", human_reply=request.human_reply)
+    return RecordAnswerResult(
+        kind="answers",
+        question_set_id=record.id,
+        answers=answers,
+        may_write=approvals.may_write,
+        next_step="Recorded. Act on these answers; do not ask the same questions again.",
+    )
+
+
+def _check_answers(set_id: str, questions: list, given: list[ChatAnswer]) -> list[QuestionAnswer]:
+    """One answer per question, using only offered labels (mapped to their exact spelling)."""
+    by_id = {question_id(index): question for index, question in enumerate(questions)}
+    seen = [answer.question_id for answer in given]
+    unknown = sorted(set(seen) - set(by_id))
+    missing = [qid for qid in by_id if qid not in seen]
+    if unknown or missing or len(seen) != len(set(seen)):
+        raise IntegratorError(
+            f"The answers to {set_id} must cover its questions {', '.join(by_id)} once each "
+            f"(unknown: {', '.join(unknown) or 'none'}; missing: {', '.join(missing) or 'none'}).",
+            "Pass one entry per question_id from ask_in_chat; if the human skipped one, ask them again.",
+        )
+    answers = []
+    for qid, question in by_id.items():
+        answer = next(a for a in given if a.question_id == qid)
+        selected = []
+        for label in answer.selected:
+            option = question.option(label)
+            if option is None:
+                offered = ", ".join(repr(o.label) for o in question.options)
+                raise IntegratorError(
+                    f"{qid} ({question.header}) has no option {label!r}; offered: {offered}.",
+                    "Use the labels exactly as offered; put anything else the human said in `note`.",
+                )
+            selected.append(option.label)
+        note = (answer.note or "").strip() or None
+        if not selected and note is None:
+            raise IntegratorError(
+                f"The answer to {qid} ({question.header}) has no selection and no note.",
+                "Record what the human chose, or their own words in `note`.",
+            )
+        if len(selected) > 1 and not question.multi_select:
+            raise IntegratorError(
+                f"{qid} ({question.header}) takes one option, and {len(selected)} were given.",
+                "Ask the human to pick one, or record the rest of what they said in `note`.",
+            )
+        answers.append(QuestionAnswer(question_id=qid, header=question.header, selected=selected, note=note))
+    return answers

@@ -1,0 +1,228 @@
+"""`confirm_plan`: the integration plan as a model, shown to the human, who accepts, declines or amends it.
+
+An approved plan is exactly the plan the human saw: it is stored by id with the digest of its canonical
+JSON, and an amendment never edits it in place — the agent revises the plan and confirms the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, WithJsonSchema, create_model, model_validator
+
+from .forms import HumanForm, HumanReply
+from .questions import MAX_NOTE, FormOutcome
+
+
+if TYPE_CHECKING:
+    from ..session import IntegratorSession, ProgressFn
+
+Verdict = Literal["accept", "decline", "amend"]
+PlanStatus = Literal["approved", "declined", "amend_requested", "awaiting_verdict", "superseded"]
+PLAN_RESOURCE = "plan://current"
+
+
+class PlanComponent(BaseModel):
+    """A class the integration adds, or an existing diffusers class it reuses."""
+
+    name: str = Field(min_length=1, description="Class name, e.g. `CosmosTransformer3DModel` or `AutoencoderKLWan`.")
+    kind: Literal["model", "pipeline", "scheduler", "modular_blocks", "conversion_script", "other"] = Field(
+        description="What sort of component it is."
+    )
+    action: Literal["add", "reuse"] = Field(description="`add` a new class, or `reuse` one diffusers already has.")
+    note: str = Field(default="", description="Why, or what it is based on (e.g. `# Copied from` source).")
+
+
+class ParityCriterion(BaseModel):
+    """One numerical check that proves the port matches the reference."""
+
+    target: str = Field(
+        min_length=1, description="What is compared, e.g. `transformer forward` or `t2v pipeline, 2 steps`."
+    )
+    metric: Literal["max_abs_diff", "mean_abs_diff", "max_rel_diff", "cosine"] = Field(
+        description="The measure; diffs must stay at or below `threshold`, cosine at or above it."
+    )
+    threshold: float = Field(description="The tolerance, e.g. 1e-3 for max_abs_diff in fp32 on CPU, 0.999 for cosine.")
+    device: Literal["cpu", "cuda", "any"] = Field(default="cpu", description="Where the check runs.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="Precision of the run.")
+
+    @property
+    def rule(self) -> str:
+        comparison = ">=" if self.metric == "cosine" else "<="
+        return f"{self.metric} {comparison} {self.threshold:g} ({self.device}, {self.dtype})"
+
+
+class IntegrationPlan(BaseModel):
+    """What will be integrated and how: the arguments of `confirm_plan`."""
+
+    model_name: str = Field(min_length=1, max_length=100, description="The model's name, e.g. `Cosmos Predict 2.5`.")
+    reference_repo: str = Field(min_length=1, description="URL or local path of the reference implementation.")
+    reference_script: str = Field(min_length=1, description="The reference inference script, relative to that repo.")
+    workflows: list[str] = Field(
+        min_length=1, description="Workflows to integrate, in the order they will be done, e.g. `text-to-video`."
+    )
+    pipeline_style: Literal["modular", "standard", "both"] = Field(
+        description="Modular pipeline blocks, a standard `DiffusionPipeline`, or both."
+    )
+    components: list[PlanComponent] = Field(min_length=1, description="Components to add or reuse.")
+    files: list[str] = Field(min_length=1, description="Files to create or modify, relative to the checkout root.")
+    parity: list[ParityCriterion] = Field(min_length=1, description="Parity checks and their tolerances.")
+    notes: str = Field(default="", max_length=4000, description="Open points, risks, anything the human should know.")
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> IntegrationPlan:
+        for name, values in (("workflows", self.workflows), ("files", self.files)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists an entry twice; list each once")
+        return self
+
+    def digest(self) -> str:
+        """Identifies exactly this plan: sha256 of its canonical JSON (first 16 hex digits)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def markdown(self, plan_id: str | None = None) -> str:
+        """The plan as the human reads it (the form message, and the text to show in chat)."""
+        title = f"Integration plan {plan_id}: {self.model_name}" if plan_id else f"Integration plan: {self.model_name}"
+        lines = [
+            f"## {title}",
+            f"Reference: {self.reference_repo} — script `{self.reference_script}`",
+            f"Pipeline style: {self.pipeline_style}",
+            "Workflows, in order: " + " → ".join(self.workflows),
+            "Components:",
+            *(f"- {c.action} {c.kind} `{c.name}`" + (f" — {c.note}" if c.note else "") for c in self.components),
+            "Files to touch:",
+            *(f"- {path}" for path in self.files),
+            "Parity:",
+            *(f"- {criterion.target}: {criterion.rule}" for criterion in self.parity),
+        ]
+        if self.notes:
+            lines += ["Notes:", self.notes]
+        return "\n".join(lines)
+
+
+_DECISIONS: list[tuple[Verdict, str]] = [
+    ("accept", "Accept — write the code following this plan"),
+    ("amend", "Amend — the plan needs changes (say which in the note)"),
+    ("decline", "Decline — do not proceed with this plan"),
+]
+
+
+def plan_form(plan: IntegrationPlan) -> HumanForm:
+    """The approval form: the plan as the message, a required decision, and a note."""
+    decision_schema = {
+        "type": "string",
+        "title": "Your decision",
+        "oneOf": [{"const": value, "title": title} for value, title in _DECISIONS],
+    }
+    note_schema = {"type": "string", "title": "Note (what to change, or why)", "maxLength": MAX_NOTE}
+    schema = create_model(
+        "PlanDecision",
+        decision=(Annotated[Verdict, WithJsonSchema(decision_schema)], ...),
+        note=(Annotated[str | None, Field(max_length=MAX_NOTE), WithJsonSchema(note_schema)], None),
+    )
+    return HumanForm(message=plan.markdown(), schema=schema)
+
+
+class ConfirmPlanResult(BaseModel):
+    """What `confirm_plan` returns."""
+
+    plan_id: str = Field(description="Identifies this plan; `record_answer` takes it when the verdict came in chat.")
+    plan_digest: str = Field(description="sha256 prefix of the plan's canonical JSON: what exactly was approved.")
+    form: FormOutcome = Field(
+        description="answered: the human gave a verdict in the form; declined / cancelled: closed without one; "
+        "not_shown: this client cannot show forms."
+    )
+    via: Literal["elicitation"] | None = None
+    verdict: Verdict | None = Field(default=None, description="The human's verdict, when they gave one.")
+    note: str | None = Field(default=None, description="The human's note (what to change, or why).")
+    plan_status: PlanStatus
+    may_write: bool = Field(description="Whether write tools are allowed now.")
+    plan_markdown: str | None = Field(
+        default=None, description="When awaiting a verdict: show this text to the human verbatim."
+    )
+    next_step: str
+
+    def trace_interaction(self) -> dict[str, Any]:
+        return {
+            "kind": "approval",
+            "plan_id": self.plan_id,
+            "plan_digest": self.plan_digest,
+            "form": self.form,
+            "via": self.via,
+            "verdict": self.verdict,
+            "note": self.note,
+            "plan_status": self.plan_status,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- the tool
+
+
+def ask(session: IntegratorSession, request: IntegrationPlan) -> HumanForm:
+    """The asker of `confirm_plan`: a pure function of the plan, so every input-required round renders alike."""
+    return plan_form(request)
+
+
+def confirm_plan(
+    session: IntegratorSession, request: IntegrationPlan, progress: ProgressFn, reply: HumanReply
+) -> ConfirmPlanResult:
+    """Registers the plan and applies the human's verdict from the form, if there is one."""
+    approvals = session.approvals
+    record = approvals.new_plan(request)
+    base = {"plan_id": record.id, "plan_digest": record.digest}
+    if reply.action == "accept" and reply.data is not None:
+        verdict: Verdict = reply.data.decision  # type: ignore[attr-defined]
+        note = (reply.data.note or "").strip() or None  # type: ignore[attr-defined]
+        record = approvals.settle_plan(record.id, verdict, via="elicitation", note=note, human_reply=None)
+        return ConfirmPlanResult(
+            **base,
+            form="answered",
+            via="elicitation",
+            verdict=verdict,
+            note=note,
+            plan_status=record.status,
+            may_write=approvals.may_write,
+            next_step=verdict_next_step(record.id, verdict, note),
+        )
+    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
+    if outcome == "not_shown":
+        why = "This client cannot show the plan to the human as a form (no form elicitation)."
+    elif outcome == "declined":
+        why = (
+            "The form was declined without a verdict: either the human dismissed it, or the client declined it "
+            "without showing it (some clients do)."
+        )
+    else:
+        why = "The human closed the form without a verdict."
+    return ConfirmPlanResult(
+        **base,
+        form=outcome,
+        via="elicitation" if outcome != "not_shown" else None,
+        plan_status=record.status,
+        may_write=approvals.may_write,
+        plan_markdown=record.plan.markdown(record.id),
+        next_step=(
+            f"{why} Nothing is approved. Show `plan_markdown` to the human in the chat, verbatim, and ask them "
+            "to accept, decline or amend it. Then call "
+            f"record_answer(plan_id={record.id!r}, verdict=..., note=..., human_reply=<their words, verbatim>). "
+            "Never record a verdict the human did not give."
+        ),
+    )
+
+
+def verdict_next_step(plan_id: str, verdict: Verdict, note: str | None) -> str:
+    if verdict == "accept":
+        extra = f" Follow the human's note: {note}" if note else ""
+        return f"{plan_id} is approved; write tools are allowed now. Read it back any time at {PLAN_RESOURCE}.{extra}"
+    if verdict == "amend":
+        return (
+            f"The human wants changes to {plan_id}: {note or '(no note: ask them what to change)'}. "
+            "Revise the plan accordingly and call confirm_plan again; nothing is approved yet."
+        )
+    return (
+        f"The human declined {plan_id}" + (f": {note}" if note else "") + ". Nothing is approved and write tools "
+        "stay locked. Ask the human how they want to proceed before proposing another plan."
+    )

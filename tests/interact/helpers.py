@@ -1,0 +1,89 @@
+"""A scripted human: answers elicitation forms the way a client would, and keeps what it was shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+
+
+MODES = ["auto", "legacy"]
+PROTOCOL = {"auto": "2026-07-28", "legacy": "2025-11-25"}
+
+
+@dataclass
+class ScriptedHuman:
+    """An `elicitation_callback` that gives the scripted replies in order and records every form."""
+
+    replies: list[types.ElicitResult]
+    forms: list[types.ElicitRequestFormParams] = field(default_factory=list)
+
+    async def __call__(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams), params
+        self.forms.append(params)
+        return self.replies[len(self.forms) - 1]
+
+
+def accept(**content: Any) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content=content)
+
+
+def decline() -> types.ElicitResult:
+    return types.ElicitResult(action="decline")
+
+
+def cancel() -> types.ElicitResult:
+    return types.ElicitResult(action="cancel")
+
+
+QUESTIONS: dict[str, Any] = {
+    "questions": [
+        {
+            "header": "Pipeline style",
+            "question": "Should the integration be a modular pipeline, a standard one, or both?",
+            "options": [
+                {"label": "Modular", "description": "Blocks that compose; the new default.", "recommended": True},
+                {"label": "Standard", "description": "One DiffusionPipeline class per workflow."},
+                {"label": "Both", "description": "Modular blocks plus standard pipelines."},
+            ],
+        },
+        {
+            "header": "Workflows",
+            "question": "Which workflows should be integrated?",
+            "multi_select": True,
+            "options": [
+                {"label": "text-to-video", "description": "Generate from a prompt."},
+                {"label": "image-to-video", "description": "Animate a first frame."},
+                {"label": "video-to-video", "description": "Restyle a clip."},
+            ],
+        },
+    ]
+}
+
+PLAN: dict[str, Any] = {
+    "model_name": "Tiny Video DiT",
+    "reference_repo": "https://github.com/example/tiny-video-dit",
+    "reference_script": "scripts/inference.py",
+    "workflows": ["text-to-video", "image-to-video"],
+    "pipeline_style": "modular",
+    "components": [
+        {"name": "TinyVideoTransformer3DModel", "kind": "model", "action": "add"},
+        {"name": "AutoencoderKLWan", "kind": "model", "action": "reuse", "note": "same VAE as Wan 2.1"},
+        {"name": "FlowMatchEulerDiscreteScheduler", "kind": "scheduler", "action": "reuse"},
+    ],
+    "files": [
+        "src/diffusers/models/transformers/transformer_tiny_video.py",
+        "src/diffusers/modular_pipelines/tiny_video/__init__.py",
+    ],
+    "parity": [
+        {"target": "transformer forward", "metric": "max_abs_diff", "threshold": 1e-4},
+        {
+            "target": "text-to-video, 2 steps",
+            "metric": "cosine",
+            "threshold": 0.999,
+            "device": "cuda",
+            "dtype": "bfloat16",
+        },
+    ],
+}
