@@ -1,0 +1,138 @@
+"""Which optional backends a public name needs, and how a backend guard is written.
+
+Inference reads where the module lives (everything under `models/`, `schedulers/`, `pipelines/`,
+`modular_pipelines/` needs torch) and what it imports at module level (`transformers` → transformers,
+`scipy` → scipy, `cv2` → opencv, …), following relative imports inside the same package, because a pipeline
+often gets its text encoder through a sibling module. Models sit in the torch block whatever they import, as
+upstream does. The caller can always override.
+"""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+
+from .dummies import dummy_module_name
+from .graph import TOP_INIT
+from .model import ParsedInit
+from .tree import SourceTree, read_init
+
+
+# Import root → diffusers backend name (the `<x>` of `is_<x>_available()`).
+IMPORT_BACKENDS = {
+    "torch": "torch",
+    "transformers": "transformers",
+    "scipy": "scipy",
+    "torchsde": "torchsde",
+    "librosa": "librosa",
+    "onnxruntime": "onnx",
+    "onnx": "onnx",
+    "cv2": "opencv",
+    "sentencepiece": "sentencepiece",
+    "note_seq": "note_seq",
+}
+CANONICAL_ORDER = [
+    "torch",
+    "transformers",
+    "scipy",
+    "torchsde",
+    "librosa",
+    "onnx",
+    "opencv",
+    "sentencepiece",
+    "note_seq",
+]
+_TORCH_PACKAGES = ("models", "schedulers", "pipelines", "modular_pipelines", "guiders", "hooks")
+
+
+def canonical(backends: set[str] | frozenset[str] | list[str]) -> list[str]:
+    """torch, transformers, then the rarer ones in a fixed order (unknown ones alphabetically at the end)."""
+    known = [name for name in CANONICAL_ORDER if name in backends]
+    return known + sorted(set(backends) - set(CANONICAL_ORDER))
+
+
+def module_imports(source: str) -> set[str]:
+    """Root names of modules imported unconditionally at module level, plus relative imports (as `.x`)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in stmt.names)
+        elif isinstance(stmt, ast.ImportFrom):
+            if stmt.level == 0 and stmt.module:
+                found.add(stmt.module.split(".")[0])
+            elif stmt.level == 1:
+                if stmt.module:
+                    found.add("." + stmt.module.split(".")[0])
+                else:
+                    found.update("." + alias.name for alias in stmt.names)
+    return found
+
+
+def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
+    """Backends for names defined in `module_rel` (path in the package) and the reason, in words."""
+    top_package = module_rel.split("/")[0]
+    needed: set[str] = set()
+    reasons: list[str] = []
+    if top_package in _TORCH_PACKAGES:
+        needed.add("torch")
+        reasons.append(f"lives under {top_package}/ (torch)")
+    folder = posixpath.dirname(module_rel)
+    seen: set[str] = set()
+    pending = [module_rel]
+    while pending:
+        rel = pending.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        source = tree.read(rel)
+        if source is None:
+            continue
+        for name in module_imports(source):
+            if name.startswith("."):
+                sibling = posixpath.join(folder, name[1:] + ".py") if folder else name[1:] + ".py"
+                pending.append(sibling)
+            elif name in IMPORT_BACKENDS and IMPORT_BACKENDS[name] not in needed:
+                backend = IMPORT_BACKENDS[name]
+                if top_package in ("models",) and backend != "torch":
+                    continue
+                needed.add(backend)
+                where = "" if rel == module_rel else f" (through {posixpath.basename(rel)})"
+                reasons.append(f"imports {name}{where}")
+    if not needed:
+        reasons.append("imports no optional backend")
+    return canonical(needed), "; ".join(reasons)
+
+
+def guard_condition(backends: list[str]) -> str:
+    calls = [f"is_{name}_available()" for name in backends]
+    return f"not {calls[0]}" if len(calls) == 1 else "not (" + " and ".join(calls) + ")"
+
+
+def package_guard_order(backends: list[str]) -> list[str]:
+    """Sub-package inits name transformers first (`is_transformers_available() and is_torch_available()`)."""
+    ordered = canonical(backends)
+    if "transformers" in ordered and "torch" in ordered:
+        ordered.remove("transformers")
+        ordered.insert(0, "transformers")
+    return ordered
+
+
+def dummy_module_for(tree: SourceTree, backends: list[str] | frozenset[str]) -> str:
+    """The dummy module a backend set uses: the one the top-level init already links to it, else the canonical."""
+    wanted = frozenset(backends)
+    top = read_init(tree, TOP_INIT)
+    found = None
+    for block in top.blocks("typing") if top is not None else ():
+        if block.guard is not None and block.backend_set == wanted and block.guard.dummy_module:
+            found = block.guard.dummy_module  # the last one wins, as in upstream's generator
+    if found:
+        return found
+    return dummy_module_name("_and_".join(canonical(wanted)))
+
+
+def existing_backend_sets(parsed: ParsedInit) -> set[frozenset[str]]:
+    return {block.backend_set for block in parsed.blocks() if block.guard is not None}

@@ -1,0 +1,528 @@
+"""Planning registrations: which init gets which entry under which guard, computed on texts only.
+
+`plan_register` and `plan_unregister` read a `SourceTree` and return the new text of every file that changes
+(None deletes it); `register_names` / `unregister_names` in `registry/__init__.py` write such a plan through
+`Checkout`. Nothing here imports diffusers.
+
+Where a name goes, for a module `pipelines/<x>/pipeline_x.py`:
+
+* every package init from the top level down to `pipelines/<x>/__init__.py` (only the last one when the name
+  is not exported), in both halves of a lazy init: `_import_structure[key]` under the backend guard, and
+  `from .key import Name` under TYPE_CHECKING; `key` is the next path component — or, as `models/__init__.py`
+  does for its plain family packages, the dotted path down to the module;
+* plain inits (model families) get `from .module import Name`;
+* the dummy files are regenerated from the new top-level init exactly as upstream's generator would.
+
+Each name ends up exactly once per init half: an entry in another guard block or under another key is moved.
+"""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import IntegratorError
+from .backends import canonical, dummy_module_for, guard_condition, infer_backends, package_guard_order
+from .dummies import dummy_file_rel, generate_dummy_files, names_in_dummy_file, read_backend_objects, render_dummy_file
+from .edit import LINE_LENGTH, InitEditor, find_entry, new_entry_lines, render_entry, render_import_names
+from .graph import TOP_INIT, Registration, build_graph, join
+from .model import Block, Half, ParsedInit
+from .schema import NameStatus, SymbolSpec
+from .sorting import init_isort_key, insert_sorted, ruff_member_key
+from .templates import lazy_package_init, plain_family_init
+from .tree import SourceTree, read_init
+
+
+@dataclass
+class Symbol:
+    """A SymbolSpec resolved against the tree."""
+
+    name: str
+    module_rel: str  # `pipelines/flux/pipeline_flux.py`
+    export: bool
+    backends: list[str]
+    source: str  # given / inferred
+    reason: str
+
+    @property
+    def parts(self) -> list[str]:
+        return self.module_rel[: -len(".py")].split("/")
+
+
+@dataclass
+class Plan:
+    files: dict[str, str | None] = field(default_factory=dict)  # package-relative path → new text (None: delete)
+    statuses: dict[str, NameStatus] = field(default_factory=dict)
+
+
+@dataclass
+class _Op:
+    """Register `names` in one half of one init, under `key`, in the block for `backends`."""
+
+    half: Half
+    key: str
+    backends: frozenset[str]
+    names: list[str]
+    policy: str  # exact (top, innermost) / loose (intermediate: a subset guard will do)
+
+
+# ------------------------------------------------------------------------------------------ module paths
+
+
+def module_rel_of(module: str, package_rel: str = "src/diffusers") -> str:
+    """`diffusers.models.x.y` or `src/diffusers/models/x/y.py` → `models/x/y.py` (relative to the package)."""
+    text = module.strip().replace("\\", "/")
+    if text.endswith(".py") or "/" in text:
+        text = text.removeprefix("./")
+        for prefix in (f"{package_rel}/", "src/diffusers/", "diffusers/"):
+            if text.startswith(prefix):
+                text = text[len(prefix) :]
+                break
+        if not text.endswith(".py"):
+            text += ".py"
+        return text
+    parts = text.split(".")
+    if parts[0] != "diffusers" or len(parts) < 2:
+        raise IntegratorError(
+            f"Module `{module}` is not inside diffusers.",
+            "Give it as `diffusers.<package>.<module>` or as a path under src/diffusers.",
+        )
+    return "/".join(parts[1:]) + ".py"
+
+
+def resolve_symbols(
+    tree: SourceTree, specs: list[SymbolSpec], backends: list[str] | None, package_rel: str
+) -> list[Symbol]:
+    from .model import defines_name
+
+    symbols = []
+    problems = []
+    for spec in specs:
+        rel = module_rel_of(spec.module, package_rel)
+        source = tree.read(rel)
+        if source is None:
+            if tree.read(rel[: -len(".py")] + "/__init__.py") is not None:
+                problems.append(f"`{spec.module}` is a package; give the module file that defines {spec.name}")
+            else:
+                problems.append(f"{package_rel}/{rel} does not exist (module of {spec.name})")
+            continue
+        if not rel.count("/"):
+            problems.append(f"{spec.name}: modules directly in the diffusers package are not registered this way")
+            continue
+        if not defines_name(source, spec.name):
+            problems.append(f"{spec.name} is not defined in {package_rel}/{rel}")
+            continue
+        given = spec.backends if spec.backends is not None else backends
+        if given is not None:
+            unknown = [name for name in given if not name.replace("_", "").isalnum()]
+            if unknown or not given:
+                problems.append(f"{spec.name}: backends must be names like `torch`, `transformers` (got {given})")
+                continue
+            chosen, source_kind, reason = canonical(given), "given", "given by the caller"
+        else:
+            chosen, reason = infer_backends(tree, rel)
+            source_kind = "inferred"
+            if not chosen:
+                problems.append(f"{spec.name}: no backend inferred ({reason}); pass `backends` explicitly")
+                continue
+        symbols.append(Symbol(spec.name, rel, spec.export, chosen, source_kind, reason))
+    if problems:
+        raise IntegratorError(
+            "Cannot register: " + "; ".join(problems) + ".",
+            "Write the module first (or fix the module path / name), then call register_lazy_import again.",
+        )
+    return symbols
+
+
+# ------------------------------------------------------------------------------------------ the chain
+
+
+def _init_kind(tree: SourceTree, folder: str, planned: dict[str, str]) -> str:
+    """lazy / plain for an existing or planned init; a missing `models/<family>` init will be plain."""
+    rel = join(folder, "__init__.py")
+    text = planned.get(rel) if rel in planned else tree.read(rel)
+    if text is not None:
+        return "lazy" if "_import_structure" in text else "plain"
+    parts = folder.split("/")
+    return "plain" if parts[0] == "models" and len(parts) == 2 else "lazy"
+
+
+def chain_ops(tree: SourceTree, symbol: Symbol) -> list[tuple[str, str, _Op | None]]:
+    """(init rel, init kind, op) for every init the symbol must be registered in."""
+    parts = symbol.parts
+    out = []
+    # Packages are parts[:depth] for depth 0 (the top level) .. len(parts) - 1 (the one holding the module).
+    for depth in range(len(parts)):
+        folder = "/".join(parts[:depth])
+        innermost = depth == len(parts) - 1
+        if not symbol.export and not innermost:
+            continue
+        kind = "lazy" if depth == 0 else _init_kind(tree, folder, {})
+        following = parts[depth]
+        next_is_plain = not innermost and _init_kind(tree, "/".join(parts[: depth + 1]), {}) == "plain"
+        backends = frozenset(symbol.backends)
+        policy = "exact" if depth == 0 or innermost else "loose"
+        rel = join(folder, "__init__.py")
+        if kind == "plain":
+            out.append((rel, kind, _Op("plain", following, backends, [symbol.name], policy)))
+            continue
+        structure_key = ".".join(parts[depth:]) if next_is_plain else following
+        out.append((rel, kind, _Op("structure", structure_key, backends, [symbol.name], policy)))
+        out.append((rel, kind, _Op("typing", following, backends, [symbol.name], policy)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ block choice
+
+
+def select_block(parsed: ParsedInit, op: _Op, tree: SourceTree) -> Block | None:
+    """The guard block `op` belongs in, or None when a new block must be created."""
+    if op.half == "plain":
+        guarded = [block for block in parsed.blocks("plain") if block.guard is not None]
+        return guarded[-1] if guarded else parsed.typing[0]
+    blocks = [block for block in parsed.blocks(op.half) if block.guard is not None]
+    exact = [block for block in blocks if block.backend_set == op.backends]
+    if exact:
+        with_key = [block for block in exact if any(entry.key == op.key for entry in block.entries)]
+        if with_key:
+            return with_key[-1]
+        dummy = dummy_module_for(tree, op.backends)
+        linked = [block for block in exact if block.guard.dummy_module == dummy]
+        return (linked or exact)[-1]
+    if op.policy == "loose" and not any(len(block.backend_set) > 1 for block in blocks):
+        subsets = [block for block in blocks if block.backend_set and block.backend_set < op.backends]
+        if subsets:
+            return max(subsets, key=lambda block: len(block.backend_set))
+    return None
+
+
+def _misplaced(parsed: ParsedInit, op: _Op, target: Block | None, name: str):
+    """Entries of the same half that hold `name` somewhere else than (target block, op.key)."""
+    kinds = ("import",) if op.half in ("typing", "plain") else ("assign", "extend", "append")
+    for block, entry in parsed.entries(op.half):
+        if name in entry.names and entry.kind in kinds:
+            if target is not None and block.node is target.node and entry.key == op.key:
+                continue
+            yield entry
+
+
+# ------------------------------------------------------------------------------------------ applying ops
+
+
+def apply_op(editor: InitEditor, op: _Op, tree: SourceTree) -> tuple[list[str], list[str]]:
+    """Applies one op to an existing init; returns (names added or moved, names already in place)."""
+    top = editor.rel == TOP_INIT
+    changed: list[str] = []
+    for name in op.names:
+        while True:
+            parsed = editor.parsed
+            target = select_block(parsed, op, tree)
+            stray = next(_misplaced(parsed, op, target, name), None)
+            if stray is None:
+                break
+            editor.remove_from_entry(stray, [name])
+            changed.append(name)
+    parsed = editor.parsed
+    target = select_block(parsed, op, tree)
+    if target is None:
+        _create_block(editor, op, tree)
+        return list(dict.fromkeys([*changed, *op.names])), []
+    kinds = ("import",) if op.half in ("typing", "plain") else ("assign", "extend", "append")
+    entry = find_entry(target, op.key, kinds)
+    if entry is not None:
+        if op.half == "structure":
+            added = editor.add_to_entry(entry, op.names, init_isort_key, always_sorted=top)
+        else:
+            added = editor.add_to_entry(entry, op.names, ruff_member_key, always_sorted=True)
+    else:
+        lines, after = new_entry_lines(
+            parsed, "structure" if op.half == "structure" else "typing", target, op.key, op.names, top=top
+        )
+        editor.insert_after(after, lines)
+        added = list(op.names)
+    changed = list(dict.fromkeys([*changed, *added]))
+    return changed, [name for name in op.names if name not in changed]
+
+
+def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
+    parsed = editor.parsed
+    top = editor.rel == TOP_INIT
+    depth = parsed.package_depth
+    dots = "." * depth
+    order = canonical(op.backends) if top else package_guard_order(list(op.backends))
+    dummy = dummy_module_for(tree, op.backends)
+    condition = guard_condition(order)
+    ensure_utils_imports(editor, [f"is_{name}_available" for name in order] + ["OptionalDependencyNotAvailable"])
+    parsed = editor.parsed
+    if op.half == "structure":
+        kind = "extend" if op.key in parsed.dict_keys() else "assign"
+        body = render_entry(kind, "    ", op.key, sorted(op.names, key=init_isort_key), False)
+        if top:
+            listing = f'name for name in dir({dummy}) if not name.startswith("_")'
+            comprehension = f'    _import_structure["utils.{dummy}"] = [{listing}]'
+            if len(comprehension) <= LINE_LENGTH:
+                comprehension_lines = [comprehension]
+            else:
+                comprehension_lines = [f'    _import_structure["utils.{dummy}"] = [', f"        {listing}", "    ]"]
+            except_body = [f"    from {dots}utils import {dummy}  # noqa F403", "", *comprehension_lines, ""]
+        else:
+            ensure_utils_imports(editor, ["get_objects_from_module"])
+            parsed = editor.parsed
+            except_body = [
+                f"    from {dots}utils import {dummy}  # noqa F403",
+                "",
+                f"    {parsed.dummy_dict_name}.update(get_objects_from_module({dummy}))",
+            ]
+        lines = [
+            "",
+            "try:",
+            f"    if {condition}:",
+            "        raise OptionalDependencyNotAvailable()",
+            "except OptionalDependencyNotAvailable:",
+            *except_body,
+            "else:",
+            *body,
+        ]
+        guarded = [block.node for block in parsed.structure if block.node is not None]
+        if guarded:
+            after = max(node.end_lineno for node in guarded)
+        elif parsed.dict_stmt is not None:
+            after = parsed.dict_stmt.end_lineno
+        else:
+            raise IntegratorError(f"{parsed.rel} has no `_import_structure` to extend.", "Add the entry by hand.")
+        editor.insert_after(after, lines)
+        return
+    if parsed.typing_node is None:
+        raise IntegratorError(
+            f"{parsed.rel} has no `if TYPE_CHECKING or DIFFUSERS_SLOW_IMPORT:` branch.",
+            "Add the TYPE_CHECKING mirror of `_import_structure` by hand, then register again.",
+        )
+    indent = " " * (parsed.typing_node.col_offset + 4)
+    body = render_entry("import", indent + "    ", op.key, sorted(op.names, key=ruff_member_key), False)
+    lines = [
+        "",
+        f"{indent}try:",
+        f"{indent}    if {condition}:",
+        f"{indent}        raise OptionalDependencyNotAvailable()",
+        f"{indent}except OptionalDependencyNotAvailable:",
+        f"{indent}    from {dots}utils.{dummy} import *  # noqa F403",
+        f"{indent}else:",
+        *body,
+    ]
+    last = parsed.typing_node.body[-1]
+    if len(parsed.typing_node.body) == 1 and isinstance(last, ast.Pass):
+        editor._splice(last.lineno, last.end_lineno, lines[1:])
+        return
+    editor.insert_after(last.end_lineno, lines)
+
+
+def ensure_utils_imports(editor: InitEditor, names: list[str]) -> None:
+    """Adds names to the init's module-level `from ..utils import (...)` (ruff order), when missing."""
+    parsed = editor.parsed
+    for stmt in parsed.tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "utils" and stmt.level == parsed.package_depth:
+            current = [alias.name for alias in stmt.names]
+            missing = [name for name in dict.fromkeys(names) if name not in current]
+            if not missing:
+                return
+            merged = list(current)
+            for name in missing:
+                merged = insert_sorted(merged, name, ruff_member_key)
+            exploded = stmt.end_lineno > stmt.lineno
+            lines = render_import_names("", "." * parsed.package_depth + "utils", merged, exploded)
+            editor._splice(stmt.lineno, stmt.end_lineno, lines)
+            return
+    raise IntegratorError(
+        f"{parsed.rel} does not import from `{'.' * parsed.package_depth}utils` at module level.",
+        f"Add `from {'.' * parsed.package_depth}utils import {', '.join(names)}` and register again.",
+    )
+
+
+# ------------------------------------------------------------------------------------------ register
+
+
+def plan_register(
+    tree: SourceTree,
+    specs: list[SymbolSpec],
+    backends: list[str] | None = None,
+    *,
+    package_rel: str = "src/diffusers",
+) -> Plan:
+    """New texts for every file that registering `specs` changes."""
+    symbols = resolve_symbols(tree, specs, backends, package_rel)
+    plan = Plan()
+    per_init: dict[str, list[_Op]] = defaultdict(list)
+    kinds: dict[str, str] = {}
+    for symbol in symbols:
+        plan.statuses.setdefault(
+            symbol.name,
+            NameStatus(
+                name=symbol.name,
+                module=f"{package_rel}/{symbol.module_rel}",
+                export=symbol.export,
+                backends=symbol.backends,
+                backends_source=symbol.source,
+                backends_reason=symbol.reason,
+            ),
+        )
+        for rel, kind, op in chain_ops(tree, symbol):
+            kinds[rel] = kind
+            merged = next(
+                (
+                    existing
+                    for existing in per_init[rel]
+                    if (existing.half, existing.key, existing.backends, existing.policy)
+                    == (op.half, op.key, op.backends, op.policy)
+                ),
+                None,
+            )
+            if merged is not None:
+                merged.names.extend(name for name in op.names if name not in merged.names)
+            else:
+                per_init[rel].append(op)
+
+    for rel, ops in per_init.items():
+        text = tree.read(rel)
+        if text is None:
+            plan.files[rel] = _new_init(tree, rel, kinds[rel], ops)
+            for op in ops:
+                for name in op.names:
+                    plan.statuses[name].added_to.append(f"{package_rel}/{rel}")
+            continue
+        editor = InitEditor(rel, text, top=rel == TOP_INIT)
+        for op in ops:
+            changed, present = apply_op(editor, op, tree)
+            for name in changed:
+                _note(plan.statuses[name].added_to, f"{package_rel}/{rel}")
+            for name in present:
+                _note(plan.statuses[name].already_in, f"{package_rel}/{rel}")
+        for name in plan.statuses:
+            if f"{package_rel}/{rel}" in plan.statuses[name].added_to:
+                _drop(plan.statuses[name].already_in, f"{package_rel}/{rel}")
+        if editor.text != text:
+            plan.files[rel] = editor.text
+
+    exported = {symbol.name for symbol in symbols if symbol.export}
+    _sync_dummies(tree, plan, exported)
+    return plan
+
+
+def _note(items: list[str], value: str) -> None:
+    if value not in items:
+        items.append(value)
+
+
+def _drop(items: list[str], value: str) -> None:
+    if value in items:
+        items.remove(value)
+
+
+def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op]) -> str:
+    depth = rel.count("/") + 1
+    if kind == "plain":
+        modules: dict[str, list[str]] = defaultdict(list)
+        for op in ops:
+            modules[op.key].extend(op.names)
+        return plain_family_init(depth, dict(modules))
+    blocks: dict[frozenset[str], dict[str, list[str]]] = {}
+    for op in ops:
+        if op.half != "structure":
+            continue
+        blocks.setdefault(op.backends, defaultdict(list))[op.key].extend(op.names)
+    rendered = [
+        (canonical(backends), dummy_module_for(tree, backends), dict(modules)) for backends, modules in blocks.items()
+    ]
+    return lazy_package_init(depth, rendered)
+
+
+# ------------------------------------------------------------------------------------------ dummies
+
+
+def _sync_dummies(tree: SourceTree, plan: Plan, exported: set[str]) -> None:
+    """Regenerates the dummy files the change touches, as upstream's generator writes them."""
+    old_top = tree.read(TOP_INIT) or ""
+    new_top = plan.files.get(TOP_INIT, old_top) or ""
+    old = generate_dummy_files(old_top)
+    new = generate_dummy_files(new_top) if new_top != old_top else old
+    wanted = set()
+    for key, names in read_backend_objects(new_top).items():
+        if exported & set(names):
+            wanted.add(key)
+    wanted_files = {dummy_file_rel(key) for key in wanted}
+    for rel, text in new.items():
+        if (old.get(rel) != text or rel in wanted_files) and tree.read(rel) != text:
+            plan.files[rel] = text
+    for rel in set(old) - set(new):
+        module = posixpath.basename(rel)[: -len(".py")]
+        users = {path for path in tree.mentions(module) if path != rel and plan.files.get(path, "") is not None}
+        users = {path for path in users if module in (plan.files.get(path) or tree.read(path) or "")}
+        if users:
+            key = module[len("dummy_") : -len("_objects")]
+            plan.files[rel] = render_dummy_file("torch" if key == "pt" else key, [])
+        elif tree.read(rel) is not None:
+            plan.files[rel] = None
+
+
+# ------------------------------------------------------------------------------------------ unregister
+
+
+def plan_unregister(
+    tree: SourceTree,
+    names: list[str],
+    *,
+    select: Callable[[Registration], bool] | None = None,
+    package_rel: str = "src/diffusers",
+) -> Plan:
+    """New texts for every file that unregistering `names` changes (every init, both halves, dummies)."""
+    graph = build_graph(tree)
+    wanted = set(names)
+    chosen = [reg for reg in graph.registrations if reg.name in wanted and (select is None or select(reg))]
+    plan = Plan()
+    for name in names:
+        plan.statuses[name] = NameStatus(name=name, module="", export=False)
+    targets: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for reg in chosen:
+        targets[reg.init].add((reg.half, reg.key, reg.name))
+        if reg.init == TOP_INIT:
+            plan.statuses[reg.name].export = True
+        if reg.target_kind in ("module", "missing") and not plan.statuses[reg.name].module:
+            plan.statuses[reg.name].module = f"{package_rel}/{reg.target}"
+    for rel, wanted_here in targets.items():
+        text = tree.read(rel)
+        editor = InitEditor(rel, text, top=rel == TOP_INIT)
+        remaining = set(wanted_here)
+        while remaining:
+            parsed = editor.parsed
+            hit = None
+            for half in ("structure", "typing", "plain"):
+                for _, entry in parsed.entries(half):
+                    names_here = [name for name in entry.names if (half, entry.key, name) in remaining]
+                    if names_here:
+                        hit = (half, entry, names_here)
+                        break
+                if hit:
+                    break
+            if hit is None:
+                break
+            half, entry, names_here = hit
+            editor.remove_from_entry(entry, names_here)
+            for name in names_here:
+                remaining.discard((half, entry.key, name))
+                _note(plan.statuses[name].removed_from, f"{package_rel}/{rel}")
+        if editor.text != text:
+            plan.files[rel] = editor.text
+    _sync_dummies(tree, plan, set())
+    for rel, text in plan.files.items():
+        if rel.startswith("utils/dummy_"):
+            before = set(names_in_dummy_file(tree.read(rel) or ""))
+            after = set(names_in_dummy_file(text or ""))
+            for name in names:
+                if name in before - after:
+                    _note(plan.statuses[name].removed_from, f"{package_rel}/{rel}")
+    return plan
+
+
+__all__ = ["Plan", "Symbol", "chain_ops", "module_rel_of", "plan_register", "plan_unregister", "read_init"]

@@ -1,0 +1,129 @@
+"""Where the registry reads a diffusers package from: a checkout on disk, or texts in memory.
+
+The planning code (register, unregister, check) only reads texts through a `SourceTree` and returns new
+texts, so the strip-and-restore proof can run hundreds of cases on in-memory copies while tools write through
+`Checkout` (confined, atomic, dry-run diffs).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from ..checkout import Checkout
+from .model import ParsedInit, parse_init
+
+
+_WORD = re.compile(r"\w+")
+
+
+class SourceTree(Protocol):
+    """Read access to the files of the `diffusers` package, by path relative to the package folder."""
+
+    def read(self, rel: str) -> str | None:
+        """The text of `rel` (e.g. `pipelines/flux/__init__.py`), or None when it does not exist."""
+        ...
+
+    def mentions(self, word: str) -> set[str]:
+        """Paths of the `.py` files whose text contains `word` (as a whole identifier)."""
+        ...
+
+
+class CheckoutTree:
+    """A checkout's package folder, read once per file."""
+
+    def __init__(self, checkout: Checkout):
+        self.checkout = checkout
+        self._cache: dict[str, str | None] = {}
+
+    def read(self, rel: str) -> str | None:
+        if rel not in self._cache:
+            path = self.checkout.package_dir / rel
+            try:
+                self._cache[rel] = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                self._cache[rel] = None
+        return self._cache[rel]
+
+    def mentions(self, word: str) -> set[str]:
+        found = set()
+        pattern = re.compile(rf"\b{re.escape(word)}\b")
+        for path in self.checkout.package_dir.rglob("*.py"):
+            rel = path.relative_to(self.checkout.package_dir).as_posix()
+            text = self.read(rel)
+            if text is not None and word in text and pattern.search(text):
+                found.add(rel)
+        return found
+
+    def to_root(self, rel: str) -> str:
+        """The same path relative to the checkout root (what `Checkout.write_files` takes)."""
+        return f"{self.checkout.package_rel}/{rel}"
+
+
+class MemoryTree:
+    """Package texts in a dict, with changes layered on top (None marks a deleted file)."""
+
+    def __init__(
+        self,
+        files: Mapping[str, str],
+        changes: Mapping[str, str | None] | None = None,
+        index: Mapping[str, set[str]] | None = None,
+    ):
+        self.files = files
+        self.changes: dict[str, str | None] = dict(changes or {})
+        self._index = index  # identifier → paths of `files` using it; built on first `mentions`
+
+    def layer(self) -> MemoryTree:
+        """A new tree over the same base files and index, with these changes as its starting point."""
+        return MemoryTree(self.files, self.changes, self.index)
+
+    @property
+    def index(self) -> Mapping[str, set[str]]:
+        if self._index is None:
+            index: dict[str, set[str]] = {}
+            for rel, text in self.files.items():
+                for word in set(_WORD.findall(text)):
+                    index.setdefault(word, set()).add(rel)
+            self._index = index
+        return self._index
+
+    def mentions(self, word: str) -> set[str]:
+        found = {rel for rel in self.index.get(word, ()) if rel not in self.changes}
+        pattern = re.compile(rf"\b{re.escape(word)}\b")
+        found.update(rel for rel, text in self.changes.items() if text is not None and pattern.search(text))
+        return found
+
+    @classmethod
+    def from_folder(cls, package_dir: Path, suffixes: Iterable[str] = (".py",)) -> MemoryTree:
+        files = {}
+        for path in sorted(package_dir.rglob("*")):
+            if path.is_file() and path.suffix in suffixes and "__pycache__" not in path.parts:
+                files[path.relative_to(package_dir).as_posix()] = path.read_text(encoding="utf-8")
+        return cls(files)
+
+    def read(self, rel: str) -> str | None:
+        if rel in self.changes:
+            return self.changes[rel]
+        return self.files.get(rel)
+
+    def apply(self, changes: Mapping[str, str | None]) -> None:
+        self.changes.update(changes)
+
+    def paths(self) -> list[str]:
+        present = {rel for rel in self.files if self.changes.get(rel, "") is not None}
+        present.update(rel for rel, text in self.changes.items() if text is not None)
+        return sorted(present)
+
+
+@functools.lru_cache(maxsize=512)
+def parse_cached(rel: str, text: str) -> ParsedInit:
+    """Parsed inits are read-only, so the same text is parsed once however many plans read it."""
+    return parse_init(rel, text)
+
+
+def read_init(tree: SourceTree, rel: str) -> ParsedInit | None:
+    text = tree.read(rel)
+    return None if text is None else parse_cached(rel, text)
