@@ -11,7 +11,7 @@ import ast
 from collections.abc import Callable, Iterable
 
 from ..errors import IntegratorError
-from .model import Block, Entry, Half, ParsedInit
+from .model import VALUE_KINDS, Block, Entry, Half, ParsedInit
 from .sorting import init_isort_key, insert_sorted, ruff_member_key, ruff_module_key
 from .tree import parse_cached
 
@@ -87,8 +87,8 @@ class InitEditor:
 
     def replace_entry(self, entry: Entry, names: list[str], kind: str | None = None) -> None:
         kind = kind or entry.kind
-        if entry.kind == "dict":
-            self._replace_dict_value(entry, names)
+        if entry.kind in VALUE_KINDS:
+            self._replace_value(entry, names)
             return
         lines = render_entry(kind, entry.indent, entry.key, names, entry.exploded)
         # Keep a comment that trails the statement's last line.
@@ -99,13 +99,20 @@ class InitEditor:
             lines[-1] += tail
         self._splice(entry.start, entry.end, lines)
 
-    def _replace_dict_value(self, entry: Entry, names: list[str]) -> None:
+    def _replace_value(self, entry: Entry, names: list[str]) -> None:
+        """Rewrites only the list literal of a dict / update / `+=` entry, by columns."""
         node = entry.node
-        quoted = ", ".join(f'"{name}"' for name in names)
         lines = self.text.split("\n")
         first, last = lines[node.lineno - 1], lines[node.end_lineno - 1]
-        merged = first[: node.col_offset] + f"[{quoted}]" + last[node.end_col_offset :]
-        lines[node.lineno - 1 : node.end_lineno] = [merged]
+        if entry.exploded and names:
+            indent = " " * (len(first) - len(first.lstrip()) + 4)
+            body = [f'{indent}"{name}",' for name in names]
+            closing = " " * (len(first) - len(first.lstrip())) + "]"
+            new = [first[: node.col_offset] + "[", *body, closing + last[node.end_col_offset :]]
+        else:
+            quoted = ", ".join(f'"{name}"' for name in names)
+            new = [first[: node.col_offset] + f"[{quoted}]" + last[node.end_col_offset :]]
+        lines[node.lineno - 1 : node.end_lineno] = new
         self.text = "\n".join(lines)
 
     def delete_statement(self, node: ast.stmt) -> None:
@@ -146,7 +153,7 @@ class InitEditor:
         if not removed:
             return []
         remaining = [name for name in entry.names if name not in gone]
-        if remaining or entry.kind == "dict":
+        if remaining or entry.kind in VALUE_KINDS:
             self.replace_entry(entry, remaining)
         else:
             self._delete_entry_statement(entry)
@@ -204,7 +211,7 @@ def entry_insert_line(block: Block, key: str, *, kind: str, keep_key_order: bool
         if direct:
             return direct[0].start - 1
         return block.body[0].lineno - 1 if block.body else 0
-    direct = [entry for entry in block.entries if entry.kind in ("assign", "extend", "append")]
+    direct = [entry for entry in block.entries if entry.kind in ("assign", "extend", "append", "augassign")]
     if not direct:
         return block.body[0].lineno - 1 if block.body else 0
     if keep_key_order:

@@ -44,12 +44,21 @@ class Registration:
 class Graph:
     inits: dict[str, ParsedInit] = field(default_factory=dict)
     registrations: list[Registration] = field(default_factory=list)
+    _by_init: dict[str, list[Registration]] = field(default_factory=dict, repr=False)
+    _final: dict[tuple[str, str, str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, list[Registration]] = field(default_factory=dict, repr=False)
 
     def of_name(self, name: str) -> list[Registration]:
-        return [r for r in self.registrations if r.name == name]
+        if not self._by_name:
+            for reg in self.registrations:
+                self._by_name.setdefault(reg.name, []).append(reg)
+        return self._by_name.get(name, [])
 
     def in_init(self, rel: str) -> list[Registration]:
-        return [r for r in self.registrations if r.init == rel]
+        if not self._by_init:
+            for reg in self.registrations:
+                self._by_init.setdefault(reg.init, []).append(reg)
+        return self._by_init.get(rel, [])
 
 
 def package_dir_of(init_rel: str) -> str:
@@ -98,3 +107,28 @@ def build_graph(tree: SourceTree, start: str = TOP_INIT) -> Graph:
                         Registration(item.name, rel, half, block, entry, item.line, target, kind)
                     )
     return graph
+
+
+def final_targets(graph: Graph, reg: Registration) -> frozenset[str]:
+    """Module files (or, where the chain breaks, the package init) a registration ends at.
+
+    `from .pipelines import X` at the top level ends where `pipelines/__init__.py` sends X, and so on down to
+    the module that defines it.
+    """
+    memo = graph._final
+    key = (reg.init, reg.half, reg.key, reg.name)
+    if key in memo:
+        return memo[key]
+    memo[key] = frozenset({reg.target})  # guards against cycles
+    if reg.target_kind in ("module", "missing"):
+        return memo[key]
+    sub = graph.inits.get(reg.target)
+    if sub is None:
+        return memo[key]
+    half = "plain" if sub.kind == "plain" else ("structure" if reg.half == "plain" else reg.half)
+    found: set[str] = set()
+    for inner in graph.in_init(reg.target):
+        if inner.name == reg.name and inner.half == half:
+            found |= final_targets(graph, inner)
+    memo[key] = frozenset(found) if found else frozenset({reg.target})
+    return memo[key]

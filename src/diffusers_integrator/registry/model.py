@@ -21,7 +21,10 @@ from typing import Literal
 
 
 Half = Literal["structure", "typing", "plain"]
-EntryKind = Literal["assign", "extend", "append", "dict", "import"]
+EntryKind = Literal["assign", "extend", "append", "augassign", "update", "dict", "import"]
+# Kinds whose names sit in a list literal we splice by columns (the statement around it is left alone).
+VALUE_KINDS = ("dict", "update", "augassign")
+STRUCTURE_KINDS = ("assign", "extend", "append", "augassign", "update")
 
 _AVAILABLE = re.compile(r"^is_(\w+)_available$")
 
@@ -204,9 +207,52 @@ def _indent_of(lines: list[str], line: int) -> str:
     return text[: len(text) - len(text.lstrip())]
 
 
+def structure_entries(lines: list[str], stmt: ast.stmt) -> list[Entry]:
+    """Entries of one statement: `_import_structure["k"] = [...]`, `.extend([...])`, `.append("x")`,
+    `_import_structure["k"] += [...]`, or one entry per key of `_import_structure.update({...})`."""
+    single = structure_entry(lines, stmt)
+    if single is not None:
+        return [single]
+    if (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Attribute)
+        and stmt.value.func.attr == "update"
+        and isinstance(stmt.value.func.value, ast.Name)
+        and stmt.value.func.value.id == "_import_structure"
+        and len(stmt.value.args) == 1
+        and isinstance(stmt.value.args[0], ast.Dict)
+    ):
+        out = []
+        for key, value in zip(stmt.value.args[0].keys, stmt.value.args[0].values, strict=True):
+            items = _string_items(value)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str) and items is not None:
+                indent = _indent_of(lines, key.lineno)
+                out.append(
+                    Entry(
+                        "update",
+                        key.value,
+                        items,
+                        key.lineno,
+                        value.end_lineno,
+                        indent,
+                        _list_exploded(lines, value),
+                        value,
+                    )
+                )
+        return out
+    return []
+
+
 def structure_entry(lines: list[str], stmt: ast.stmt) -> Entry | None:
     """`_import_structure["k"] = [...]`, `.extend([...])` or `.append("x")` as an Entry; None for anything else."""
     indent = _indent_of(lines, stmt.lineno)
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
+        key = _is_structure_subscript(stmt.target)
+        items = _string_items(stmt.value)
+        if key is not None and items is not None:
+            exploded = _list_exploded(lines, stmt.value)
+            return Entry("augassign", key, items, stmt.lineno, stmt.end_lineno, indent, exploded, stmt.value)
     if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
         key = _is_structure_subscript(stmt.targets[0])
         items = _string_items(stmt.value)
@@ -283,11 +329,14 @@ def _is_typing_if(stmt: ast.stmt) -> bool:
 
 
 def _collect(lines: list[str], half: Half, block: Block) -> None:
-    make = structure_entry if half == "structure" else import_entry
     for stmt in block.body:
-        entry = make(lines, stmt)
-        if entry is not None:
-            block.entries.append(entry)
+        if half == "structure":
+            entries = structure_entries(lines, stmt)
+        else:
+            entry = import_entry(lines, stmt)
+            entries = [entry] if entry is not None else []
+        if entries:
+            block.entries.extend(entries)
             continue
         guarded = _guarded(stmt)
         if guarded is not None:
@@ -345,9 +394,9 @@ def _parse_lazy(rel: str, text: str, lines: list[str], tree: ast.Module) -> Pars
             _collect(lines, "structure", block)
             parsed.structure.append(block)
             continue
-        entry = structure_entry(lines, stmt)
-        if entry is not None:
-            loose_structure.entries.append(entry)
+        entries = structure_entries(lines, stmt)
+        if entries:
+            loose_structure.entries.extend(entries)
             loose_structure.body.append(stmt)
     if loose_structure.entries:
         parsed.structure.append(loose_structure)
@@ -378,7 +427,7 @@ def _parse_plain(rel: str, text: str, lines: list[str], tree: ast.Module) -> Par
 
 
 _DEF_PATTERNS = (r"^\s*(?:class|def|async\s+def)\s+{0}\b", r"^\s*{0}\s*(?::|=)")
-_IMPORT_LINE = re.compile(r"^\s*(?:from\s+\S+\s+)?import\s+(.*)$")
+_IMPORT_LINE = re.compile(r"^\s*(?:from\s+\S+\s+)?import\s+(.*)$", re.M)
 
 
 def defines_name(source: str, name: str) -> bool:

@@ -29,7 +29,7 @@ from .backends import canonical, dummy_module_for, guard_condition, infer_backen
 from .dummies import dummy_file_rel, generate_dummy_files, names_in_dummy_file, read_backend_objects, render_dummy_file
 from .edit import LINE_LENGTH, InitEditor, find_entry, new_entry_lines, render_entry, render_import_names
 from .graph import TOP_INIT, Registration, build_graph, join
-from .model import Block, Half, ParsedInit
+from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
 from .schema import NameStatus, SymbolSpec
 from .sorting import init_isort_key, insert_sorted, ruff_member_key
 from .templates import lazy_package_init, plain_family_init
@@ -201,7 +201,7 @@ def select_block(parsed: ParsedInit, op: _Op, tree: SourceTree) -> Block | None:
 
 def _misplaced(parsed: ParsedInit, op: _Op, target: Block | None, name: str):
     """Entries of the same half that hold `name` somewhere else than (target block, op.key)."""
-    kinds = ("import",) if op.half in ("typing", "plain") else ("assign", "extend", "append")
+    kinds = ("import",) if op.half in ("typing", "plain") else STRUCTURE_KINDS
     for block, entry in parsed.entries(op.half):
         if name in entry.names and entry.kind in kinds:
             if target is not None and block.node is target.node and entry.key == op.key:
@@ -230,7 +230,7 @@ def apply_op(editor: InitEditor, op: _Op, tree: SourceTree) -> tuple[list[str], 
     if target is None:
         _create_block(editor, op, tree)
         return list(dict.fromkeys([*changed, *op.names])), []
-    kinds = ("import",) if op.half in ("typing", "plain") else ("assign", "extend", "append")
+    kinds = ("import",) if op.half in ("typing", "plain") else STRUCTURE_KINDS
     entry = find_entry(target, op.key, kinds)
     if entry is not None:
         if op.half == "structure":
