@@ -72,6 +72,18 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality(args: argparse.Namespace) -> int:
+    from .checkout import Checkout
+    from .quality import QualityRequest, run_quality
+    from .quality.text import render
+
+    scope = args.scope[0] if args.scope in (["changed"], ["all"]) else args.scope
+    request = QualityRequest(scope=scope, fix=args.fix, checks=args.checks, max_findings=args.max_findings)
+    result = run_quality(Checkout.find(args.checkout), request)
+    print(result.model_dump_json(indent=2) if args.json else render(result))
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -103,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="A tour of the real server on a tree built from installed diffusers.")
     demo.add_argument("--workdir", help="Where to build the demo tree (default: a temporary folder).")
     demo.set_defaults(run=_demo)
+
+    quality = commands.add_parser("quality", help="Run the checkout's quality gates (what make_quality returns).")
+    quality.add_argument("--checkout", default=None)
+    quality.add_argument("--fix", action="store_true", help="Apply what `make style` + `make fix-copies` would.")
+    quality.add_argument(
+        "--scope", nargs="+", default=["changed"], metavar="changed|all|PATH", help="Default: changed files."
+    )
+    quality.add_argument("--checks", nargs="+", default=None, metavar="CHECK", help="Run only these checks.")
+    quality.add_argument("--max-findings", type=int, default=200, help="Findings printed (default 200).")
+    quality.add_argument("--json", action="store_true")
+    quality.set_defaults(run=_quality)
 
     docs = commands.add_parser("docs", help="Check or rewrite the generated README tool list and docs/tools pages.")
     mode = docs.add_mutually_exclusive_group(required=True)

@@ -115,6 +115,29 @@ def _checkpoint_summary_model() -> type[BaseModel]:
     return CheckpointSummary
 
 
+def _make_quality(session: IntegratorSession, request: Any, progress: ProgressFn) -> BaseModel:
+    from .quality import QualityResult, run_quality
+
+    if request.fix:
+        session.ensure_may_write("make_quality")
+    checkout = session.checkout()
+    quality_request = request.request()
+    return session.jobs.run(
+        "make_quality",
+        lambda report: run_quality(checkout, quality_request, report),
+        wait_s=request.wait_s,
+        progress=progress,
+        result_model=QualityResult,
+    )
+
+
+def _quality_models() -> tuple[type[BaseModel], type[BaseModel]]:
+    from .jobs import JobResult
+    from .quality.models import MakeQualityInput, QualityResult
+
+    return MakeQualityInput, JobResult[QualityResult]
+
+
 class Pending(BaseModel):
     """Placeholder result schema of a tool whose body has not shipped; it is never returned."""
 
@@ -191,7 +214,15 @@ def tool_specs() -> list[ToolSpec]:
         _pending("register_lazy_import", "Register public names", "write", "issue 3"),
         _pending("unregister_lazy_import", "Unregister public names", "write", "issue 3", destructive=True),
         _pending("check_registration", "Check registrations", "read", "issue 3"),
-        _pending("make_quality", "Run the quality gates", "write", "issue 5", destructive=True),
+        ToolSpec(
+            "make_quality",
+            "Run the quality gates",
+            *_quality_models(),
+            _make_quality,
+            # Checking writes only its log under .diffusers-integrator/; fix=true passes the write gate itself.
+            "session",
+            destructive=True,
+        ),
         _pending("run_parity", "Run a parity spec", "session", "issue 8", idempotent=False, open_world=True),
         ToolSpec(
             "inspect_checkpoint",
