@@ -168,9 +168,10 @@ def test_an_unknown_tool_in_a_tool_column(known_tools: set[str], skills_copy: Pa
 
 def test_diffusers_identifiers_are_not_mistaken_for_tools(known_tools: set[str], skills_copy: Path) -> None:
     # prose full of diffusers names (`register_to_config`, `dispatch_attention_fn`, ...) is clean already;
-    # a new one next to "call" is still not a tool
+    # a new one next to "call" is still not a tool, nor is a word of a tool's name (`registration`)
     path = skills_copy / "integrating-models" / "model.md"
-    path.write_text(path.read_text(encoding="utf-8") + "\nThen call `maybe_free_model_hooks`.\n", encoding="utf-8")
+    extra = "\nThen call `maybe_free_model_hooks`. The `registration` check is part of `make_quality`.\n"
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
     assert check_skills(known_tools, skills_copy) == []
 
 

@@ -329,7 +329,11 @@ def _check_tool_mentions(
             next_to_word = bool(
                 _TOOL_WORD_AFTER.match(line[match.end() :]) or _TOOL_WORD_BEFORE.search(line[: match.start()])
             )
-            close = difflib.get_close_matches(token, sorted(known), n=1, cutoff=_NEAR_MISS)
+            close = [
+                c
+                for c in difflib.get_close_matches(token, sorted(known), n=1, cutoff=_NEAR_MISS)
+                if not _is_part_of(token, c)
+            ]
             if in_tool_cell or next_to_word or close:
                 hint = f" Did you mean `{close[0]}`?" if close else ""
                 findings.append(
@@ -344,6 +348,11 @@ def _check_tool_mentions(
                     )
                 )
     return findings
+
+
+def _is_part_of(token: str, tool: str) -> bool:
+    """`registration` in `check_registration`: a word of the tool's name is a word, not a misspelt tool."""
+    return f"_{token}_" in f"_{tool}_"
 
 
 def _table_cells(line: str) -> list[str] | None:
