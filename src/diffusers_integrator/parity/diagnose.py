@@ -95,6 +95,9 @@ _TOP_LEVEL = [
 ]
 
 
+_STANDARD = {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "ConvTranspose3d", "Embedding"}
+
+
 def diagnose(run: LocalizationRun, window: int = 8) -> Localization:
     """Build the `Localization` for the report: alignment summary, first divergence, a window of rows."""
     rows = run.rows
@@ -125,6 +128,11 @@ def _divergence(run: LocalizationRun, row: Row, where: str) -> Divergence:
         None,
     )
     diff = row.diff.input if where == "input" else row.diff.output
+    suspect = row.diff.module in run.alignment.suspects
+    if where == "output" and row.input_passed is None and row.diff.module_class in _STANDARD and not suspect:
+        # A stock layer whose weights equal the reference's computes the same function: when its input could
+        # not be compared (another layout), the difference must come in with the input.
+        where = "input"
     if where == "output":
         culprit, culprit_class = row.diff.module, row.diff.module_class
         inputs = "its input matched" if row.input_passed else "its input was not comparable"
@@ -141,10 +149,17 @@ def _divergence(run: LocalizationRun, row: Row, where: str) -> Divergence:
             culprit, culprit_class = row.parent, row.parent_class
             made_by = f"computed in the forward of `{culprit or '(top level)'}` ({culprit_class}) itself"
         since = f"after `{last_ok}` still matched" if last_ok else "before any aligned module ran"
-        explanation = (
-            f"The input of `{row.diff.module}` already diverges ({since}). That input was {made_by}: "
-            "look at that code."
-        )
+        if row.input_passed is None:
+            explanation = (
+                f"`{row.diff.module}` ({row.diff.module_class}) holds the reference's weights yet its output "
+                f"diverges, and its input has another layout than the reference's ({since}), so the input "
+                f"differs. That input was {made_by}: look at that code."
+            )
+        else:
+            explanation = (
+                f"The input of `{row.diff.module}` already diverges ({since}). That input was {made_by}: "
+                "look at that code."
+            )
     causes = _causes(run, row, culprit, culprit_class, where)
     return Divergence(
         module=row.diff.module,

@@ -564,25 +564,29 @@ def localize(
     call: Callable[[torch.nn.Module], Any],
     weight_map: dict[str, str | list[str]] | None = None,
     tolerance: ModuleTolerance | None = None,
+    call_candidate: Callable[[torch.nn.Module], Any] | None = None,
 ) -> tuple[Any, Any, LocalizationRun]:
     """Reference first (recorded, then freed), candidate second (compared): one model resident at a time.
 
-    `call(model)` runs a model on the spec's inputs. Returns (reference output, candidate output, the run).
+    `call(model)` runs a model on the spec's inputs (`call_candidate` when the candidate takes other argument
+    names). Returns (reference output on CPU, candidate output, the run).
     """
     import gc
 
-    model = reference_factory()
-    ref_index = ModelIndex.from_model(model)
-    ref_out, store = record_reference(model, lambda: call(model))
-    ref_out = _to_cpu(ref_out)
-    del model
-    gc.collect()
-    _empty_cache()
-    model = candidate_factory()
     from .align import align_modules
 
-    alignment = align_modules(ref_index, ModelIndex.from_model(model), weight_map)
-    cand_out, run = compare_candidate(model, lambda: call(model), alignment, store, ref_index, tolerance)
+    with torch.no_grad():
+        model = reference_factory()
+        ref_index = ModelIndex.from_model(model)
+        ref_out, store = record_reference(model, lambda: call(model))
+        ref_out = _to_cpu(ref_out)
+        del model
+        gc.collect()
+        _empty_cache()
+        model = candidate_factory()
+        alignment = align_modules(ref_index, ModelIndex.from_model(model), weight_map)
+        run_candidate = call_candidate or call
+        cand_out, run = compare_candidate(model, lambda: run_candidate(model), alignment, store, ref_index, tolerance)
     return ref_out, cand_out, run
 
 

@@ -243,6 +243,8 @@ class ParityReport(BaseModel):
     error: ParityError | None = None
     timings: Timings = Timings()
     peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
+    notes: list[str] = []
     files: dict[str, str] = Field({}, description="report files by role: json, text, plots, module table")
     summary: str = Field("", description="the short text an LLM can act on")
 
