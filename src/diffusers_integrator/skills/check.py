@@ -343,7 +343,7 @@ def _check_tool_mentions(
                         line=number,
                         rule="unknown-tool",
                         problem=f"`{token}` is named as a tool, but the server has no such tool.{hint}",
-                        fix="Use a tool the server offers (see list_skills' server or `tools/`), or reword so it "
+                        fix="Name one of the server's tools (one file each in `tools/`), or reword so it "
                         "does not read as a tool.",
                     )
                 )
