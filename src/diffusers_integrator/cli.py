@@ -84,6 +84,20 @@ def _quality(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _sessions(args: argparse.Namespace) -> int:
+    from .checkout import Checkout
+    from .traces import find_session, list_sessions, read_trace, render_sessions, render_trace
+
+    checkout = Checkout.find(args.checkout)
+    if args.action == "list":
+        listing = list_sessions(checkout)
+        print(listing.model_dump_json(indent=2) if args.json else render_sessions(listing))
+    else:
+        trace = read_trace(find_session(checkout, args.session))
+        print(trace.model_dump_json(indent=2) if args.json else render_trace(trace))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -132,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="Exit 1 when a generated page is stale.")
     mode.add_argument("--write", action="store_true", help="Rewrite the generated pages.")
     docs.set_defaults(run=_docs)
+
+    sessions = commands.add_parser("sessions", help="List or show the session traces recorded in a checkout.")
+    session_actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help_text in (("list", "One line per session, oldest first."), ("show", "Every call of one session.")):
+        sub = session_actions.add_parser(action, help=help_text)
+        if action == "show":
+            sub.add_argument("session", nargs="?", default="latest", help="Session id or prefix (default: latest).")
+        sub.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
+        sub.add_argument("--json", action="store_true")
+    sessions.set_defaults(run=_sessions)
     return parser
 
 

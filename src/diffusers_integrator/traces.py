@@ -337,6 +337,20 @@ def sessions_dir(checkout: Checkout) -> Path:
     return checkout.root / STATE_DIR_NAME / SESSIONS_DIR
 
 
+def _trace_paths(checkout: Checkout) -> list[Path]:
+    """The checkout's traces, oldest first (by the header's start time; ids only order to the second)."""
+    folder = sessions_dir(checkout)
+    paths = list(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+    def started(path: Path) -> tuple[str, str]:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            with open(path, encoding="utf-8") as stream:
+                return (json.loads(stream.readline()).get("started") or "", path.name)
+        return ("", path.name)
+
+    return sorted(paths, key=started)
+
+
 def read_trace(path: Path) -> SessionTrace:
     header: dict[str, Any] = {}
     calls: list[dict[str, Any]] = []
@@ -358,9 +372,8 @@ def read_trace(path: Path) -> SessionTrace:
 
 def list_sessions(checkout: Checkout) -> SessionList:
     """Every trace in the checkout, oldest first."""
-    folder = sessions_dir(checkout)
     summaries = []
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+    for path in _trace_paths(checkout):
         trace = read_trace(path)
         approved = None
         for call in trace.calls:
@@ -387,7 +400,7 @@ def list_sessions(checkout: Checkout) -> SessionList:
 def find_session(checkout: Checkout, session: str | None) -> Path:
     """The trace of `session` (an id or a unique prefix of one; default: the latest)."""
     folder = sessions_dir(checkout)
-    paths = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    paths = _trace_paths(checkout)
     if not paths:
         raise IntegratorError(
             f"No session traces in {folder}.", "Traces appear once an MCP client has called a tool on this checkout."
@@ -401,6 +414,19 @@ def find_session(checkout: Checkout, session: str | None) -> Path:
             f"{found} match {session!r} in {folder}.", "Run `diffusers-integrator sessions list` and pass a full id."
         )
     return matches[0]
+
+
+def render_sessions(listing: SessionList) -> str:
+    """`sessions list` for people: one line per session."""
+    if not listing.sessions:
+        return f"No session traces in {listing.checkout} yet."
+    lines = [f"{'session':<26} {'started':<24} {'calls':>5} {'errors':>6}  approved  protocol"]
+    for item in listing.sessions:
+        lines.append(
+            f"{item.session_id:<26} {item.started or '?':<24} {item.calls:>5} {item.errors:>6}  "
+            f"{item.approved_plan or '-':<8}  {item.protocol_version or '?'}"
+        )
+    return "\n".join(lines)
 
 
 def render_trace(trace: SessionTrace) -> str:

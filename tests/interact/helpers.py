@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
+import pytest
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, Field
+
+from diffusers_integrator import server as server_module
+from diffusers_integrator.checkout import FileChange
+from diffusers_integrator.server import ToolSpec, build_server
+from diffusers_integrator.session import ServerOptions
 
 
 MODES = ["auto", "legacy"]
@@ -87,3 +96,27 @@ PLAN: dict[str, Any] = {
         },
     ],
 }
+
+
+class WriteNote(BaseModel):
+    path: str = Field(description="Where to write, relative to the checkout root.")
+    text: str = Field(description="What to write.")
+
+
+class Written(BaseModel):
+    change: FileChange
+
+
+def _write_note(session, request: WriteNote, progress) -> Written:
+    return Written(change=session.checkout().write_text(request.path, request.text))
+
+
+def server_with_a_write_tool(workspace: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> MCPServer:
+    """The real server plus one real write tool (`write_note`), wired exactly as tool_specs() tools are."""
+    monkeypatch.setattr(server_module, "tool_description", lambda name: "Write a note (test tool).")
+    server = build_server(ServerOptions(checkout=workspace, **options))
+    spec = ToolSpec("write_note", "Write a note", WriteNote, Written, _write_note, "write")
+    server.add_tool(
+        server_module._tool_function(spec, server.integrator_session), name=spec.name, annotations=spec.annotations
+    )
+    return server

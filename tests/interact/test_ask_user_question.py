@@ -20,9 +20,9 @@ def _server(workspace: Path):
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_accept_single_and_multi_select(workspace: Path, mode: str) -> None:
+async def test_accept_single_and_multi_select(module_workspace: Path, mode: str) -> None:
     human = ScriptedHuman([accept(q1="Standard", q2=["text-to-video", "image-to-video"], q2_note="t2v first")])
-    server = _server(workspace)
+    server = _server(module_workspace)
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         assert client.protocol_version == PROTOCOL[mode]
         result = await call(client, "ask_user_question", QUESTIONS)
@@ -66,9 +66,11 @@ async def test_accept_single_and_multi_select(workspace: Path, mode: str) -> Non
 @pytest.mark.parametrize(
     ("reply", "outcome"), [(decline, "declined"), (cancel, "cancelled")], ids=["decline", "cancel"]
 )
-async def test_form_closed_without_answers_asks_in_chat(workspace: Path, mode: str, reply, outcome: str) -> None:
+async def test_form_closed_without_answers_asks_in_chat(
+    module_workspace: Path, mode: str, reply, outcome: str
+) -> None:
     human = ScriptedHuman([reply()])
-    async with Client(_server(workspace), mode=mode, elicitation_callback=human) as client:
+    async with Client(_server(module_workspace), mode=mode, elicitation_callback=human) as client:
         result = await call(client, "ask_user_question", QUESTIONS)
     assert len(human.forms) == 1
     assert result["form"] == outcome and result["answers"] == []
@@ -83,8 +85,8 @@ async def test_form_closed_without_answers_asks_in_chat(workspace: Path, mode: s
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_no_elicitation_falls_back_to_chat_then_record_answer(workspace: Path, mode: str) -> None:
-    server = _server(workspace)
+async def test_no_elicitation_falls_back_to_chat_then_record_answer(module_workspace: Path, mode: str) -> None:
+    server = _server(module_workspace)
     async with Client(server, mode=mode) as client:  # no elicitation callback: the capability is not declared
         result = await call(client, "ask_user_question", QUESTIONS)
         assert result["form"] == "not_shown" and result["via"] is None
@@ -152,9 +154,9 @@ async def test_no_elicitation_falls_back_to_chat_then_record_answer(workspace: P
 
 
 @pytest.mark.anyio
-async def test_record_answer_cannot_overwrite_a_form_answer(workspace: Path) -> None:
+async def test_record_answer_cannot_overwrite_a_form_answer(module_workspace: Path) -> None:
     human = ScriptedHuman([accept(q1="Both", q2=["image-to-video"])])
-    async with Client(_server(workspace), mode="auto", elicitation_callback=human) as client:
+    async with Client(_server(module_workspace), mode="auto", elicitation_callback=human) as client:
         result = await call(client, "ask_user_question", QUESTIONS)
         error = await call_error(
             client,
@@ -172,7 +174,7 @@ async def test_record_answer_cannot_overwrite_a_form_answer(workspace: Path) -> 
 
 
 @pytest.mark.anyio
-async def test_invalid_questions_are_refused_before_asking(workspace: Path) -> None:
+async def test_invalid_questions_are_refused_before_asking(module_workspace: Path) -> None:
     human = ScriptedHuman([])
     bad = {
         "questions": [
@@ -183,7 +185,7 @@ async def test_invalid_questions_are_refused_before_asking(workspace: Path) -> N
             }
         ]
     }
-    async with Client(_server(workspace), mode="auto", elicitation_callback=human) as client:
+    async with Client(_server(module_workspace), mode="auto", elicitation_callback=human) as client:
         error = await call_error(client, "ask_user_question", bad)
         too_few = await call_error(
             client, "ask_user_question", {"questions": [{"header": "X", "question": "?", "options": [{"label": "a"}]}]}
