@@ -45,6 +45,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/diffusers-integrator docs --check
+	$(VENV)/bin/diffusers-integrator skills check
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks

@@ -32,3 +32,16 @@ def test_the_demo_tours_the_real_server_and_passes(tmp_path: Path) -> None:
     assert "== inspect_checkout" in result.stdout
     assert "refused" in result.stdout
     assert result.stdout.rstrip().endswith("demo passed")
+
+
+def test_skills_check_is_clean_and_install_update_remove_round_trip(tmp_path: Path) -> None:
+    check = subprocess.run([*CLI, "skills", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for action in ("install", "update", "remove"):
+        done = subprocess.run(
+            [*CLI, "skills", action, "--agents", "--dir", str(tmp_path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        if action != "remove":
+            assert (tmp_path / ".agents" / "skills" / "parity-testing" / "SKILL.md").is_file()
+    assert not (tmp_path / ".agents" / "skills" / "parity-testing").exists()

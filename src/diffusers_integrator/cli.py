@@ -98,6 +98,30 @@ def _sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _skills(args: argparse.Namespace) -> int:
+    from . import skills
+
+    if args.action == "check":
+        from .server import tool_specs
+
+        findings = skills.check_skills({spec.name for spec in tool_specs()})
+        for finding in findings:
+            print(finding.render())
+        print(f"skills check: {len(findings)} finding(s) in {len(skills.load_skills())} skills")
+        return 1 if findings else 0
+    target = Path(args.dir).expanduser() if args.dir and not args.client else (args.client or "claude")
+    project = args.dir if args.client else None
+    action = {"install": skills.install_skills, "update": skills.update_skills, "remove": skills.remove_skills}
+    change = action[args.action](target, project, names=args.name or None, force=args.force)
+    if args.json:
+        print(change.model_dump_json(indent=2))
+    else:
+        print(f"skills folder: {change.target}")
+        for item in change.actions:
+            print(f"  {item.name:<22} {item.action}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -146,6 +170,29 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="Exit 1 when a generated page is stale.")
     mode.add_argument("--write", action="store_true", help="Rewrite the generated pages.")
     docs.set_defaults(run=_docs)
+
+    skills_cmd = commands.add_parser("skills", help="Install, update, remove or check the shipped Agent Skills.")
+    skill_actions = skills_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    skill_actions.add_parser("check", help="Validate the shipped skills (frontmatter, links, tool names).")
+    for action, help_text in (
+        ("install", "Copy the skills where your client reads them (default: Claude Code, .claude/skills)."),
+        ("update", "Refresh the skills this tool installed; user-owned skills are never touched."),
+        ("remove", "Remove the skills this tool installed, and nothing else."),
+    ):
+        sub = skill_actions.add_parser(action, help=help_text)
+        client = sub.add_mutually_exclusive_group()
+        client.add_argument("--claude", dest="client", action="store_const", const="claude", help=".claude/skills")
+        client.add_argument("--agents", dest="client", action="store_const", const="agents", help=".agents/skills")
+        client.add_argument("--cursor", dest="client", action="store_const", const="cursor", help=".cursor/skills")
+        sub.add_argument(
+            "--dir",
+            help="With a client flag: the project folder (default: the working directory). Alone: the skills "
+            "folder itself, e.g. ~/.claude/skills.",
+        )
+        sub.add_argument("--name", action="append", help="Only this skill (repeatable).")
+        sub.add_argument("--force", action="store_true", help="Overwrite or remove managed skills you edited.")
+        sub.add_argument("--json", action="store_true")
+    skills_cmd.set_defaults(run=_skills)
 
     sessions = commands.add_parser("sessions", help="List or show the session traces recorded in a checkout.")
     session_actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")

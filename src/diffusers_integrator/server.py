@@ -29,7 +29,9 @@ from .errors import IntegratorError, NotAvailableYet
 from .interact import answers, plan, questions
 from .interact.mcp_bridge import REPLY_PARAMETER, reply_annotation, to_reply
 from .jobs import JobStatusInput, JobStatusResult, job_status
+from .server_skills import SkillsExtension, add_skill_channels
 from .session import Access, IntegratorSession, ProgressFn, ServerOptions
+from .skills import GetSkillRequest, ListSkillsResult, SkillFileContent, list_skills, read_skill_file
 from .tooldocs import tool_description
 
 
@@ -138,6 +140,14 @@ def _quality_models() -> tuple[type[BaseModel], type[BaseModel]]:
     return MakeQualityInput, JobResult[QualityResult]
 
 
+def _list_skills(session: IntegratorSession, request: NoArguments, progress: ProgressFn) -> BaseModel:
+    return list_skills()
+
+
+def _get_skill(session: IntegratorSession, request: GetSkillRequest, progress: ProgressFn) -> BaseModel:
+    return read_skill_file(request.name, request.path)
+
+
 class Pending(BaseModel):
     """Placeholder result schema of a tool whose body has not shipped; it is never returned."""
 
@@ -208,8 +218,8 @@ def tool_specs() -> list[ToolSpec]:
             idempotent=False,
             ask=plan.ask,
         ),
-        _pending("list_skills", "List the skills", "read", "issue 7"),
-        _pending("get_skill", "Read a skill file", "read", "issue 7"),
+        ToolSpec("list_skills", "List the skills", NoArguments, ListSkillsResult, _list_skills, "read"),
+        ToolSpec("get_skill", "Read a skill file", GetSkillRequest, SkillFileContent, _get_skill, "read"),
         _pending("scaffold", "Scaffold a new integration", "write", "issue 4"),
         _pending("register_lazy_import", "Register public names", "write", "issue 3"),
         _pending("unregister_lazy_import", "Unregister public names", "write", "issue 3", destructive=True),
@@ -251,7 +261,9 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         website_url="https://github.com/huggingface/diffusers",
         log_level="DEBUG" if logger.isEnabledFor(logging.DEBUG) else "WARNING",
+        extensions=[SkillsExtension()],
     )
+    add_skill_channels(server)
     for spec in tool_specs():
         if options.read_only and spec.access == "write":
             continue

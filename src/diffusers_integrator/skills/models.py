@@ -56,7 +56,7 @@ class Skill(BaseModel):
         return {
             "uri": self.uri,
             "frontmatter": self.frontmatter,
-            "resources": [{"uri": f.uri, "digest": f.digest} for f in self.files],
+            "resources": [{"uri": f.uri, "digest": f.digest, "size": f.size} for f in self.files],
         }
 
 
