@@ -22,14 +22,6 @@ _EXPORTS = {
     "RoundTripResult": "results",
     "Localization": "results",
     "Divergence": "results",
-    # stage checkpoints (no torch at import)
-    "Checkpoint": "checkpoint",
-    "CheckpointStop": "checkpoint",
-    "checkpoint": "checkpoint",
-    "on_step_end": "checkpoint",
-    "capture_preloop": "checkpoint",
-    "run_to_checkpoint": "checkpoint",
-    "checkpointed_pipeline": "checkpoint",
     # torch-backed helpers
     "compare_tensors": "compare",
     "compare_outputs": "compare",
@@ -42,12 +34,25 @@ _EXPORTS = {
     "fuse": "convert",
     "swap_halves": "convert",
     "round_trip_check": "convert",
-    "localize": "localize",
+    "localize_models": "localize",
     "align_modules": "align",
     # running specs
     "run_spec": "runner",
     "run_spec_in_process": "engine",
 }
+
+# Imported eagerly (it does not import torch): the submodule `checkpoint` would otherwise shadow the function of
+# the same name once something imports the submodule.
+from .checkpoint import (  # noqa: E402
+    Checkpoint,
+    CheckpointStop,
+    capture_preloop,
+    checkpoint,
+    checkpointed_pipeline,
+    on_step_end,
+    run_to_checkpoint,
+)
+
 
 __all__ = [
     "Checkpoint",
@@ -74,7 +79,7 @@ __all__ = [
     "diff_state_dicts",
     "flatten_outputs",
     "fuse",
-    "localize",
+    "localize_models",
     "on_step_end",
     "round_trip_check",
     "run_spec",
@@ -86,15 +91,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .align import align_modules
-    from .checkpoint import (
-        Checkpoint,
-        CheckpointStop,
-        capture_preloop,
-        checkpoint,
-        checkpointed_pipeline,
-        on_step_end,
-        run_to_checkpoint,
-    )
     from .compare import (
         compare_outputs,
         compare_tensors,
@@ -105,7 +101,7 @@ if TYPE_CHECKING:
     )
     from .convert import KeyMap, fuse, round_trip_check, split_fused, swap_halves
     from .engine import run_spec_in_process
-    from .localize import localize
+    from .localize import localize_models
     from .results import (
         ConfigDiff,
         Divergence,

@@ -138,9 +138,7 @@ def on_step_end(checkpoints: Checkpoints | None, then: Callable | None = None) -
     """
 
     def callback(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        # The timestep rides along so a saved step records it; the pipeline only adopts the tensors it asked for.
-        state = checkpoint(checkpoints, after_step(step), **callback_kwargs, timestep=timestep)
-        state.pop("timestep", None)
+        state = checkpoint(checkpoints, after_step(step), **callback_kwargs)
         total = getattr(pipe, "num_timesteps", None)
         if isinstance(total, int) and step == total - 1:
             state = checkpoint(checkpoints, POST_LOOP, **state)
@@ -152,11 +150,18 @@ def on_step_end(checkpoints: Checkpoints | None, then: Callable | None = None) -
 
 
 @contextmanager
-def capture_preloop(checkpoints: Checkpoints | None, denoiser: Any, name: str = PRELOOP) -> Iterator[None]:
+def capture_preloop(
+    checkpoints: Checkpoints | None,
+    denoiser: Any,
+    name: str = PRELOOP,
+    rename: Mapping[str, str] | None = None,
+) -> Iterator[None]:
     """Fire `name` at the denoiser's first forward call, with every argument it receives, by keyword.
 
-    Positional arguments are named after the forward signature. Injected values replace the call's arguments;
-    `stop` aborts before the first denoising step runs. Uses `register_forward_pre_hook`, a public torch API.
+    Positional arguments are named after the forward signature, then renamed with `rename` (e.g.
+    `{"hidden_states": "latents"}` to line up with the reference's names). Injected values replace the call's
+    arguments; `stop` aborts before the first denoising step runs. Uses `register_forward_pre_hook`, a public
+    torch API.
     """
     if resolve(checkpoints, name) is None:
         yield
@@ -165,17 +170,23 @@ def capture_preloop(checkpoints: Checkpoints | None, denoiser: Any, name: str = 
         parameters = list(inspect.signature(denoiser.forward).parameters)
     except (TypeError, ValueError):
         parameters = []
+    rename = dict(rename or {})
+    back = {v: k for k, v in rename.items()}
     fired = False
+
+    def arg_name(i: int) -> str:
+        return parameters[i] if i < len(parameters) else f"arg{i}"
 
     def hook(module: Any, args: tuple, kwargs: dict[str, Any]):
         nonlocal fired
         if fired:
             return None
         fired = True
-        named = {parameters[i] if i < len(parameters) else f"arg{i}": a for i, a in enumerate(args)}
+        named = {arg_name(i): a for i, a in enumerate(args)}
         named.update(kwargs)
-        state = checkpoint(checkpoints, name, **named)
-        new_args = tuple(state[parameters[i] if i < len(parameters) else f"arg{i}"] for i in range(len(args)))
+        state = checkpoint(checkpoints, name, **{rename.get(k, k): v for k, v in named.items()})
+        state = {back.get(k, k): v for k, v in state.items()}
+        new_args = tuple(state[arg_name(i)] for i in range(len(args)))
         new_kwargs = {k: state[k] for k in kwargs}
         return new_args, new_kwargs
 
@@ -186,14 +197,26 @@ def capture_preloop(checkpoints: Checkpoints | None, denoiser: Any, name: str = 
         handle.remove()
 
 
-def checkpointed_pipeline(pipe: Any, denoiser: str | None = None, tensor_inputs: tuple[str, ...] = ("latents",)):
+def checkpointed_pipeline(
+    pipe: Any,
+    denoiser: str | None = None,
+    tensor_inputs: tuple[str, ...] = ("latents",),
+    rename: Mapping[str, str] | None = None,
+):
     """Wrap a diffusers pipeline as `run(checkpoints=None, **call_kwargs)` with all points wired.
 
-    `denoiser` names the pipeline component whose first call is `preloop` (default: `transformer`, else `unet`).
+    `denoiser` names the component whose first call is `preloop` (default: `transformer`, else `unet`); its
+    arguments are captured under their own names, renamed by `rename` (`{"hidden_states": "latents"}` when the
+    denoiser receives the latents unchanged). A `preloop` load whose key is an argument of the pipeline's
+    `__call__` (`latents`, `prompt_embeds`, ...) is passed as that argument, so the loop itself starts from it.
     """
     if denoiser is None:
         denoiser = next((n for n in ("transformer", "unet", "prior", "decoder") if hasattr(pipe, n)), None)
     model = getattr(pipe, denoiser) if denoiser else None
+    try:
+        call_params = set(inspect.signature(pipe.__call__).parameters)
+    except (TypeError, ValueError):
+        call_params = set()
 
     def run(checkpoints: Checkpoints | None = None, **kwargs: Any) -> Any:
         if checkpoints:
@@ -201,9 +224,12 @@ def checkpointed_pipeline(pipe: Any, denoiser: str | None = None, tensor_inputs:
             kwargs["callback_on_step_end_tensor_inputs"] = list(
                 kwargs.get("callback_on_step_end_tensor_inputs") or tensor_inputs
             )
+            pre = resolve(checkpoints, PRELOOP)
+            if pre is not None and pre.load:
+                kwargs.update({k: v for k, v in pre.load.items() if k in call_params})
         if model is None or not checkpoints:
             return pipe(**kwargs)
-        with capture_preloop(checkpoints, model):
+        with capture_preloop(checkpoints, model, rename=rename):
             return pipe(**kwargs)
 
     run.pipeline = pipe  # type: ignore[attr-defined]

@@ -558,7 +558,7 @@ def _dtype_of_row(row: Row) -> torch.dtype:
     return getattr(torch, name, torch.float32)
 
 
-def localize(
+def localize_models(
     reference_factory: Callable[[], torch.nn.Module],
     candidate_factory: Callable[[], torch.nn.Module],
     call: Callable[[torch.nn.Module], Any],

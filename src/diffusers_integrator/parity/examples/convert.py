@@ -26,6 +26,7 @@ def convert_config(config: ResearchDiTConfig) -> dict:
         "mlp_ratio": config.mlp_ratio,
         "freq_dim": config.freq_dim,
         "rope_theta": config.rope_theta,
+        "eps": 1e-6,  # the reference's RMSNorm default
     }
 
 
