@@ -26,9 +26,7 @@ async def test_findings_come_back_as_structured_output(workspace: Path, mode: st
         answer = await call(client, "make_quality", {"scope": [STALE_COPY_PATH], "checks": ["copies", "ruff-check"]})
     result = answer["result"]
     assert answer.get("job") is None
-    assert [(f["code"], f["path"], f["line"]) for f in result["findings"]] == [
-        ("copy-mismatch", spot.path, spot.line)
-    ]
+    assert [(f["code"], f["path"], f["line"]) for f in result["findings"]] == [("copy-mismatch", spot.path, spot.line)]
     assert [s["check"] for s in result["summary"]] == ["ruff-check", "copies"]
     assert result["log_file"].startswith(".diffusers-integrator/logs/quality-")
     assert len(json.dumps(result)) < 6000  # a few hundred tokens, as the tool promises

@@ -406,3 +406,23 @@ def sync_copies(
         follow = Scope("paths", touched, roots=touched, is_git=scope.is_git)
         report = check_copies(checkout, follow, ruff, config, tree)
     return dict(tree.overlay), rewritten
+
+
+def first_difference_line(
+    checkout: Checkout, path: str, header_line: int, ruff: str, config: Path | None
+) -> int | None:
+    """The first differing line of the copy whose `class`/`def` line upstream's check_copies reported.
+
+    Upstream names a stale copy by its header line; pointing at the first line that differs, as the built-in
+    check does, tells the caller what changed. None when no stale block is found there.
+    """
+    tree = Tree(checkout)
+    lines = tree.lines(path)
+    for marker in range(max(header_line - 3, 0), min(header_line, len(lines))):
+        if MARKER.search(lines[marker]):
+            block = read_block(tree, path, marker)
+            if block is not None:
+                stylify([block], ruff, config)
+                if block.stale:
+                    return block.start + 1 + _first_difference(block.observed, block.expected or "")
+    return None

@@ -1,11 +1,13 @@
 """Registration and dummies, through the registry engine (`diffusers_integrator.registry`).
 
-Those checks are the registry's: it models every init and generates the dummies byte for byte. This module
-only adapts its answer to findings, and says "skipped" while the engine is not available.
+Those checks are the registry's: it models every init and generates the dummies byte for byte as upstream's
+`utils/check_dummies.py` would. This module only adapts its report to findings and its generator to a fix,
+and says "skipped" while the engine is not available (absent, or without `check_registration`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,38 +39,46 @@ def check(checkout: Checkout) -> RegistryOutcome:
     check_registration = _engine("check_registration")
     if check_registration is None:
         return RegistryOutcome(False, NOT_AVAILABLE)
-    report = check_registration(checkout)
-    outcome = RegistryOutcome(True, "registry engine: check_registration")
-    for item in _items(report):
+    kwargs = {"max_findings": 10_000} if "max_findings" in inspect.signature(check_registration).parameters else {}
+    report = check_registration(checkout, **kwargs)
+    outcome = RegistryOutcome(True, f"registry engine: {getattr(report, 'summary', '') or 'check_registration'}"[:300])
+    for item in getattr(report, "findings", []):
+        if getattr(item, "severity", "error") == "info":
+            continue
         finding = _finding(item)
         (outcome.dummies if finding.check == "dummies" else outcome.registration).append(finding)
     return outcome
 
 
-def sync(checkout: Checkout) -> tuple[bool, dict[str, str | None]]:
-    """(engine available, new file contents) for registration and dummy sync; nothing is written here."""
-    return False, {}
-
-
-def _items(report: Any) -> list[Any]:
-    for name in ("findings", "problems", "issues"):
-        items = getattr(report, name, None)
-        if items is not None:
-            return list(items)
-    return list(report) if isinstance(report, list) else []
-
-
 def _finding(item: Any) -> Finding:
-    get = item.get if isinstance(item, dict) else lambda key, default=None: getattr(item, key, default)
-    code = str(get("code") or get("kind") or "registration")
-    path = str(get("path") or get("file") or "")
-    check = "dummies" if "dumm" in code.lower() or "/dummy_" in path else "registration"
+    code = str(getattr(item, "code", "registration"))
+    path = str(getattr(item, "path", ""))
+    fix = getattr(item, "fix", "")
+    is_dummy = code.startswith("dummy") or "/dummy_" in path
+    message = str(getattr(item, "message", item)) + (f" Fix: {fix}" if fix else "")
     return Finding(
-        check=check,
+        check="dummies" if is_dummy else "registration",
         path=path,
-        line=get("line"),
-        col=get("col") or get("column"),
+        line=getattr(item, "line", None),
+        col=None,
         code=code,
-        message=str(get("message") or get("problem") or item)[:400],
-        fixable=bool(get("fixable", False)),
+        message=message[:400],
+        # fix=true regenerates dummy files; registrations themselves go through register_lazy_import.
+        fixable=is_dummy and bool(getattr(item, "auto_fixable", False)),
     )
+
+
+def sync(checkout: Checkout) -> tuple[bool, dict[str, str]]:
+    """(engine available, new dummy file contents): upstream's generator output, through the registry."""
+    if _engine("check_registration") is None:
+        return False, {}
+    from ..registry.dummies import generate_dummy_files
+
+    top = checkout.read_text("__init__.py", package=True)
+    out = {}
+    for rel, text in generate_dummy_files(top).items():
+        path = f"{checkout.package_rel}/{rel}"
+        current = (checkout.root / path).read_text(encoding="utf-8") if (checkout.root / path).is_file() else None
+        if current != text:
+            out[path] = text
+    return True, out

@@ -91,7 +91,7 @@ def _copies(checkout: Checkout, output: str) -> list[Finding]:
         Finding(
             check="upstream",
             path=_rel(checkout, path),
-            line=int(line) + 1,  # the script prints the 0-based index of the copy's first body line
+            line=int(line),  # the 0-based index of the copy's first body line, so the 1-based header line
             col=None,
             code="check_copies",
             message=f"copy does not match diffusers.{source} (utils/check_copies.py); fix=true syncs it",
