@@ -87,7 +87,7 @@ def test_cli_reports_findings_and_exits_1(workspace: Path, capsys: pytest.Captur
     code = main(["quality", "--checkout", str(workspace), "--fix", "--checks", "ruff-check", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and data["ok"] and data["fixed"][0]["path"] == unused.path
-    assert data["scope"] == "changed (1 files)"
+    assert data["scope"] == "changed (1 file)"
 
 
 def test_cli_explicit_paths(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

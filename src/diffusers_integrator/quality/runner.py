@@ -335,7 +335,8 @@ def _toctree(context: Context) -> Outcome:
     if not context.offers.toctrees:
         return _skipped("toctree", "skipped: the checkout has no docs/source/<lang>/_toctree.yml")
     findings, _ = toctree.check_toctree(context.checkout, context.scope, context.offers.toctrees)
-    detail = f"new docs pages against {', '.join(context.offers.toctrees)}"
+    trees = context.offers.toctrees
+    detail = f"new docs pages against {trees[0] if len(trees) == 1 else f'{len(trees)} toctrees (docs/source/*/)'}"
     return Outcome([CheckSummary(check="toctree", status="passed", detail=detail)], findings)
 
 
@@ -372,19 +373,31 @@ def _upstream(context: Context, skip_copies: bool) -> Outcome:
         return _skipped("upstream", f"skipped: {why}")
     ruff_dir = str(Path(context.ruff.binary.path).parent) if context.ruff else None
     outcome = Outcome([])
-    for name, path in scripts.items():
-        check = f"upstream/{name}"
-        args = None
+    planned: dict[str, list[str] | None] = {}
+    for name in scripts:
+        planned[name] = None
         if name == "check_forward_call_docstrings" and context.scope.kind != "all":
-            files = [f for f in context.scope.files if rules.is_model_file(context.checkout, f) or "/pipelines/" in f]
-            files = [f for f in files if f.endswith(".py")]
+            files = [
+                f
+                for f in context.scope.files
+                if f.endswith(".py") and (rules.is_model_file(context.checkout, f) or "/pipelines/" in f)
+            ]
             if not files:
                 outcome.summaries.append(
-                    CheckSummary(check=check, status="passed", detail="no model or pipeline file in scope")
+                    CheckSummary(
+                        check=f"upstream/{name}", status="passed", detail="no model or pipeline file in scope"
+                    )
                 )
+                del planned[name]
                 continue
-            args = ["--paths", *files]
-        run = run_script(context.checkout, name, path, ruff_dir, args)
+            planned[name] = ["--paths", *files]
+    # Independent processes: run them side by side.
+    with ThreadPoolExecutor(max_workers=max(len(planned), 1)) as pool:
+        runs = list(
+            pool.map(lambda name: run_script(context.checkout, name, scripts[name], ruff_dir, planned[name]), planned)
+        )
+    for run in runs:
+        check = f"upstream/{run.name}"
         outcome.commands.append(run.command)
         outcome.log += [
             "",
@@ -396,7 +409,9 @@ def _upstream(context: Context, skip_copies: bool) -> Outcome:
         outcome.findings += findings
         if run.broken is not None:
             summary = CheckSummary(check=check, status="broken", detail=f"upstream check broken: {run.broken}")
-            outcome.notes.append(f"upstream check broken: {path}: {run.broken} (not a finding against the change)")
+            outcome.notes.append(
+                f"upstream check broken: {scripts[run.name]}: {run.broken} (not a finding against the change)"
+            )
         else:
             summary = CheckSummary(check=check, status="passed", detail=f"{run.command} ({run.duration_s:.1f} s)")
         summary.findings = len(findings)

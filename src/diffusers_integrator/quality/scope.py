@@ -56,7 +56,7 @@ class Scope:
     def label(self) -> str:
         if self.kind == "all":
             return "all"
-        return f"{self.kind} ({len(self.files)} files)"
+        return f"{self.kind} ({len(self.files)} file{'' if len(self.files) == 1 else 's'})"
 
 
 def resolve_scope(checkout: Checkout, scope: str | list[str]) -> Scope:
