@@ -1,0 +1,102 @@
+"""The configurations the scaffold writes: placeholder defaults, and the tiny test configuration.
+
+Defaults are the size of a typical released DiT (the agent replaces them with the checkpoint's config); the
+tiny configuration is what the generated tests, docs examples and our own checks run on CPU in seconds. Both
+live here so the model template, the test templates and our tests never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def transformer_defaults(dims: str) -> dict[str, Any]:
+    """`__init__` defaults of the scaffolded transformer (placeholders for the real checkpoint's config)."""
+    return {
+        "patch_size": 2 if dims == "2d" else (1, 2, 2),
+        "in_channels": 16,
+        "num_layers": 28,
+        "num_attention_heads": 24,
+        "attention_head_dim": 128,
+        "text_dim": 4096,
+        "ffn_dim": 12288,
+        "freq_dim": 256,
+        "axes_dims_rope": (64, 64) if dims == "2d" else (32, 48, 48),
+        "rope_theta": 10000.0,
+        "eps": 1e-6,
+    }
+
+
+def tiny_transformer_config(dims: str) -> dict[str, Any]:
+    """A transformer that runs a forward pass on CPU in milliseconds."""
+    return {
+        "patch_size": 2 if dims == "2d" else (1, 2, 2),
+        "in_channels": 4,
+        "num_layers": 2,
+        "num_attention_heads": 2,
+        "attention_head_dim": 8,
+        "text_dim": 32,
+        "ffn_dim": 32,
+        "freq_dim": 32,
+        "axes_dims_rope": (4, 4) if dims == "2d" else (2, 2, 4),
+    }
+
+
+def tiny_vae_config(dims: str) -> dict[str, Any]:
+    """`AutoencoderKL` (images) or `AutoencoderKLWan` (videos) with 4 latent channels."""
+    if dims == "2d":
+        return {
+            "in_channels": 3,
+            "out_channels": 3,
+            "down_block_types": ("DownEncoderBlock2D", "DownEncoderBlock2D"),
+            "up_block_types": ("UpDecoderBlock2D", "UpDecoderBlock2D"),
+            "block_out_channels": (8, 16),
+            "layers_per_block": 1,
+            "latent_channels": 4,
+            "norm_num_groups": 8,
+            "sample_size": 32,
+            "scaling_factor": 1.5,
+            "shift_factor": 0.1,
+        }
+    return {
+        "base_dim": 3,
+        "z_dim": 4,
+        # Lists, not tuples: AutoencoderKLWan concatenates them with lists.
+        "dim_mult": [1, 1, 1, 1],
+        "num_res_blocks": 1,
+        "temperal_downsample": [False, True, True],
+        "latents_mean": [0.1, -0.1, 0.2, -0.2],
+        "latents_std": [1.5, 2.0, 1.0, 0.5],
+    }
+
+
+def tiny_text_encoder_config() -> dict[str, Any]:
+    """A two-layer `T5EncoderModel` whose hidden size matches the tiny transformer's `text_dim`."""
+    return {
+        "vocab_size": 64,
+        "d_model": 32,
+        "d_kv": 8,
+        "d_ff": 37,
+        "num_layers": 2,
+        "num_heads": 4,
+        "relative_attention_num_buckets": 8,
+        "dropout_rate": 0.0,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "decoder_start_token_id": 0,
+    }
+
+
+# The words of the tiny word-level tokenizer the generated tests build in code (no download).
+TINY_VOCAB_WORDS = (
+    "a cat dog sits on the mat in sun holding sign that says hello world photo of painting squirrel eating "
+    "burger dance monkey red blue green"
+).split()
+
+
+def tiny_call_kwargs(dims: str) -> dict[str, Any]:
+    """Call arguments that keep a two-step run of the tiny pipeline well under a second."""
+    kwargs: dict[str, Any] = {"height": 32, "width": 32, "num_inference_steps": 2, "max_sequence_length": 16}
+    if dims == "3d":
+        kwargs["num_frames"] = 5
+    return kwargs

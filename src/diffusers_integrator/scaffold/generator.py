@@ -1,0 +1,531 @@
+"""`scaffold`: lays down every file of a new integration, then registers its public names.
+
+The order is fixed so a failure leaves nothing half-done: derive names, render every file in memory, refuse
+collisions, then write (create-only) and register; if registration fails, the files written by this call are
+removed again. Rendering is pure, so a second identical call finds every file unchanged and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..checkout import Checkout, FileChange
+from ..errors import IntegratorError
+from . import configs, edits
+from .checklist import build_checklist
+from .collisions import check_collisions
+from .model_tests import UPSTREAM_GENERATOR, generate_with_upstream
+from .names import IMAGE_CONDITIONED, ScaffoldNames, derive_names
+from .registration import register
+from .render import license_header, render
+from .schema import ScaffoldedFile, ScaffoldRequest, ScaffoldResult
+
+
+ProgressFn = Callable[[float, float | None, str | None], None]
+
+TASK_TITLES = {
+    "text2image": "Text-to-image",
+    "image2image": "Image-to-image",
+    "text2video": "Text-to-video",
+    "image2video": "Image-to-video",
+}
+TOCTREE = "docs/source/en/_toctree.yml"
+# The largest diff text returned inline; beyond it the diffs go to a file under .diffusers-integrator/.
+INLINE_DIFF_BUDGET = 60_000
+
+
+@dataclass
+class _Plan:
+    creates: dict[str, str] = field(default_factory=dict)  # root-relative path -> content
+    edits: dict[str, str] = field(default_factory=dict)  # root-relative path -> new content of an existing file
+    purposes: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, list[str]] = field(default_factory=dict)  # checklist role -> paths
+    skipped: list[str] = field(default_factory=list)
+    toc_entries: list[tuple[list[str], str, str]] = field(default_factory=list)  # (section path, local, title)
+
+    def create(self, path: str, content: str, purpose: str, role: str | None = None) -> None:
+        self.creates[path] = content
+        self.purposes[path] = purpose
+        if role:
+            self.roles.setdefault(role, []).append(path)
+
+
+def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn | None = None) -> ScaffoldResult:
+    """Scaffolds the integration `request` describes in `checkout` (or, under `dry_run`, shows it)."""
+    report = progress or (lambda done, total, message: None)
+    names = derive_names(
+        request.model_name,
+        dims=request.dims,
+        tasks=request.tasks,
+        pipeline=request.pipeline,
+        components=request.component,
+        custom_scheduler=request.custom_scheduler,
+        lora=request.lora,
+    )
+    tasks = [p.task for p in names.pipelines] or _tasks(request)
+    _check_checkout_supports(checkout, request)
+
+    report(1, 4, "rendering files")
+    plan = _render(checkout, request, names, tasks)
+    check_collisions(checkout, names, plan.creates)
+    _plan_edits(checkout, names, plan)
+
+    report(2, 4, "writing files" if not request.dry_run else "computing diffs")
+    written: list[FileChange] = []
+    previous = {path: checkout.read_text(path) for path in plan.edits}
+    try:
+        written = checkout.write_files(plan.creates, dry_run=request.dry_run, create_only=True)
+        written += checkout.write_files(plan.edits, dry_run=request.dry_run)
+        report(3, 4, "registering names")
+        reg_changes, registered, reg_summary = register(checkout, names, plan.creates, dry_run=request.dry_run)
+    except BaseException:
+        if not request.dry_run:
+            _roll_back(checkout, written, previous)
+        raise
+
+    files = [
+        ScaffoldedFile(path=change.path, purpose=plan.purposes.get(change.path, ""), action=change.action)
+        for change in written
+    ]
+    changes = [change for change in written + reg_changes if change.action != "unchanged"]
+    roles = {role: " ".join(paths) for role, paths in plan.roles.items()}
+    checklist = build_checklist(
+        names, roles, tasks=tasks, custom_scheduler=request.custom_scheduler, lora=request.lora
+    )
+    report(4, 4, "done")
+    return ScaffoldResult(
+        dry_run=request.dry_run,
+        names=names,
+        files=files,
+        registered=registered,
+        registration_summary=reg_summary,
+        skipped=plan.skipped,
+        checklist=checklist,
+        changes=changes,
+        summary=_summary(request, files, registered, changes),
+    )
+
+
+def compact_result(checkout: Checkout, result: ScaffoldResult, budget: int = INLINE_DIFF_BUDGET) -> ScaffoldResult:
+    """Moves long diffs to a file under the state dir, so a tool result stays small enough for any client."""
+    total = sum(len(change.diff) for change in result.changes)
+    if total <= budget:
+        return result
+    folder = checkout.state_dir / "scaffold"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{result.names.snake}{'-dry-run' if result.dry_run else ''}.diff"
+    target.write_text("".join(change.diff for change in result.changes), encoding="utf-8")
+    slim = [change.model_copy(update={"diff": ""}) for change in result.changes]
+    return result.model_copy(update={"changes": slim, "diff_file": checkout.rel(target)})
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _tasks(request: ScaffoldRequest) -> list[str]:
+    from .names import validate_tasks
+
+    return validate_tasks(request.dims, request.tasks)
+
+
+def _check_checkout_supports(checkout: Checkout, request: ScaffoldRequest) -> None:
+    """The templates use APIs of recent diffusers; say so plainly on an older tree."""
+    package = checkout.package_dir
+    needs = {
+        "models/attention_dispatch.py": "dispatch_attention_fn",
+        "models/attention.py": "class AttentionModuleMixin",
+    }
+    if request.pipeline in ("modular", "both"):
+        needs["modular_pipelines/modular_pipeline_utils.py"] = "def template("
+    if request.lora:
+        needs["utils/__init__.py"] = "apply_lora_scale"
+    missing = []
+    for rel, marker in needs.items():
+        path = package / rel
+        if not path.is_file() or marker not in path.read_text(encoding="utf-8"):
+            missing.append(f"`{marker}` in {rel}")
+    if missing:
+        raise IntegratorError(
+            f"This diffusers tree ({checkout.diffusers_version() or 'unknown version'}) lacks what the scaffold "
+            f"generates code for: {', '.join(missing)}.",
+            "Rebase the checkout on a recent diffusers main (0.36 or later), then scaffold again.",
+        )
+
+
+def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, tasks: list[str]) -> _Plan:
+    plan = _Plan()
+    pkg = checkout.package_rel
+    dims = request.dims
+    year = datetime.date.today().year
+    common = {
+        "n": names,
+        "dims": dims,
+        "lora": request.lora,
+        "license": license_header(year),
+        "year": year,
+        "per_prompt": "images" if dims == "2d" else "videos",
+        "vae_class": names.autoencoder or ("AutoencoderKL" if dims == "2d" else "AutoencoderKLWan"),
+        "scheduler_class": names.scheduler or "FlowMatchEulerDiscreteScheduler",
+    }
+    uncond = next((task for task in tasks if task not in IMAGE_CONDITIONED), None)
+    cond = next((task for task in tasks if task in IMAGE_CONDITIONED), None)
+    common.update(uncond_task=uncond, cond_task=cond, titles=TASK_TITLES)
+    tiny = configs.tiny_transformer_config(dims)
+    tiny_py = {key: py(value) for key, value in tiny.items()}
+
+    model_source = ""
+    if names.transformer:
+        model_rel = f"{pkg}/models/transformers/{names.transformer_module}.py"
+        defaults = {key: py(value) for key, value in configs.transformer_defaults(dims).items()}
+        model_source = render("transformer.py.j2", defaults=defaults, **common)
+        plan.create(
+            model_rel,
+            model_source,
+            "The transformer: attention processor + attention module (dispatch_attention_fn), RoPE, DiT blocks "
+            "with adaLN modulation, and the ModelMixin/ConfigMixin model class.",
+            "transformer",
+        )
+    if names.autoencoder:
+        plan.create(
+            f"{pkg}/models/autoencoders/{names.autoencoder_module}.py",
+            render("autoencoder.py.j2", **common),
+            "The autoencoder: a KL VAE the pipelines use to map pixels to latents and back.",
+            "autoencoder",
+        )
+    if names.scheduler:
+        plan.create(
+            f"{pkg}/schedulers/{names.scheduler_module}.py",
+            render("scheduler.py.j2", **common),
+            "The model's own flow-matching scheduler (set_timesteps, scale_noise, step).",
+            "scheduler",
+        )
+
+    call = configs.tiny_call_kwargs(dims)
+    test_context = {
+        "tiny": tiny_py,
+        "vae": {key: py(value) for key, value in _tiny_vae(names, dims).items()},
+        "text_encoder": {key: py(value) for key, value in configs.tiny_text_encoder_config().items()},
+        "vocab_words": " ".join(configs.TINY_VOCAB_WORDS),
+        "call": call,
+        "latent": _latent_size(dims, call),
+    }
+    if names.pipelines:
+        folder = f"{pkg}/pipelines/{names.pipeline_package}"
+        plan.create(
+            f"{folder}/pipeline_output.py",
+            render("pipeline_output.py.j2", **common),
+            f"`{names.pipeline_output}`, the output dataclass of the standard pipelines.",
+            "pipelines",
+        )
+        for pipeline in names.pipelines:
+            conditioned = pipeline.task in IMAGE_CONDITIONED
+            plan.create(
+                f"{folder}/{pipeline.module}.py",
+                render(
+                    "pipeline.py.j2",
+                    p=pipeline,
+                    task=pipeline.task,
+                    conditioned=conditioned,
+                    task_title=TASK_TITLES[pipeline.task].lower(),
+                    **common,
+                ),
+                f"`{pipeline.class_name}`, the standard {TASK_TITLES[pipeline.task].lower()} pipeline.",
+                "pipelines",
+            )
+            imports = sorted({pipeline.class_name, names.transformer, common["vae_class"], common["scheduler_class"]})
+            test_dir = "tests/pipelines"
+            plan.create(
+                f"{test_dir}/{names.pipeline_package}/{pipeline.test_module}.py",
+                render(
+                    "tests/test_pipeline.py.j2",
+                    p=pipeline,
+                    task=pipeline.task,
+                    conditioned=conditioned,
+                    imports=imports,
+                    **test_context,
+                    **common,
+                ),
+                f"Fast tests of `{pipeline.class_name}` on tiny components built in code (shape, latent output, "
+                "determinism, callbacks, save/load" + (", LoRA" if request.lora else "") + ").",
+                "tests",
+            )
+        _test_package_init(checkout, plan, f"tests/pipelines/{names.pipeline_package}")
+
+    if names.modular_pipeline:
+        folder = f"{pkg}/modular_pipelines/{names.modular_package}"
+        modular = {
+            "modular_pipeline.py": (
+                "modular/modular_pipeline.py.j2",
+                f"`{names.modular_pipeline}` (the pipeline class with the model's properties).",
+            ),
+            "encoders.py": (
+                "modular/encoders.py.j2",
+                "Text encoder step" + (" and VAE encoder step" if cond else "") + ".",
+            ),
+            "before_denoise.py": ("modular/before_denoise.py.j2", "Input, timesteps and latents preparation steps."),
+            "denoise.py": ("modular/denoise.py.j2", "The denoising loop blocks, with guidance through the guider."),
+            "decoders.py": ("modular/decoders.py.j2", "The VAE decoder step (skipped for output_type='latent')."),
+            f"{names.modular_blocks_module}.py": (
+                "modular/modular_blocks.py.j2",
+                f"`{names.modular_blocks}`: the assembled blocks and their workflows.",
+            ),
+        }
+        tasks_title = " and ".join(TASK_TITLES[task].lower() for task in tasks)
+        for filename, (template, purpose) in modular.items():
+            content = render(
+                template,
+                uncond_title=TASK_TITLES[uncond].lower() if uncond else "",
+                cond_title=TASK_TITLES[cond].lower() if cond else "",
+                tasks_title=tasks_title,
+                **common,
+            )
+            plan.create(f"{folder}/{filename}", content, purpose, "modular")
+        output_name = "images" if dims == "2d" else "videos"
+        plan.create(
+            f"tests/modular_pipelines/{names.modular_package}/test_modular_pipeline_{names.snake}.py",
+            render(
+                "tests/test_modular.py.j2",
+                imports=sorted(
+                    {
+                        names.modular_blocks,
+                        names.modular_pipeline,
+                        names.transformer,
+                        common["vae_class"],
+                        common["scheduler_class"],
+                    }
+                ),
+                output_name=output_name,
+                output_shape=_output_shape(dims, call),
+                latent_shape=_latent_shape(dims, tiny, call),
+                workflows=py(list(tasks)),
+                **test_context,
+                **common,
+            ),
+            f"Fast tests of `{names.modular_pipeline}`: every workflow, latent output and determinism.",
+            "tests",
+        )
+        _test_package_init(checkout, plan, f"tests/modular_pipelines/{names.modular_package}")
+
+    if names.transformer:
+        _model_tests(checkout, plan, names, dims, model_source, tiny_py, common)
+
+    plan.create(
+        names.conversion_script,
+        render(
+            "convert.py.j2",
+            defaults={key: py(value) for key, value in configs.transformer_defaults(dims).items()},
+            **common,
+        )
+        if names.transformer
+        else render("convert_autoencoder.py.j2", **common),
+        "Weight conversion: the key-mapping table, with marked places for the fused-QKV split and the "
+        "shift/scale order.",
+        "conversion",
+    )
+    _docs(checkout, plan, names, common)
+    return plan
+
+
+def _model_tests(
+    checkout: Checkout, plan: _Plan, names: ScaffoldNames, dims: str, model_source: str, tiny_py: dict, common: dict
+) -> None:
+    path = f"tests/models/transformers/test_models_{names.transformer_module}.py"
+    input_shape = "(4, 8, 8)" if dims == "2d" else "(4, 2, 8, 8)"
+    config_body = render("tests/model_tester_config.py.j2", tiny=tiny_py, input_shape=input_shape, **common)
+    config_body = config_body.rstrip("\n")
+    if (checkout.root / UPSTREAM_GENERATOR).is_file():
+        model_rel = f"src/diffusers/models/transformers/{names.transformer_module}.py"
+        content = generate_with_upstream(checkout, model_rel, model_source, config_body)
+        purpose = f"Model tests written by the checkout's {UPSTREAM_GENERATOR}, with the tiny config filled in."
+    else:
+        stem = names.transformer.replace("2DModel", "").replace("3DModel", "").replace("Model", "")
+        content = render(
+            "tests/test_model.py.j2",
+            config_class=f"{stem}TesterConfig",
+            test_stem=stem,
+            config_body=config_body,
+            **common,
+        )
+        purpose = "Model tests on BaseModelTesterConfig + tester mixins (they skip where tests/models/testing_utils is missing)."
+        plan.skipped.append(
+            f"{UPSTREAM_GENERATOR} is not in this checkout: the model tests come from the scaffold's template."
+        )
+    if not (checkout.root / "tests/models/testing_utils/__init__.py").is_file():
+        plan.skipped.append(
+            "tests/models/testing_utils is missing here: the model tests skip with that reason until run in a git clone."
+        )
+    plan.create(path, content, purpose, "tests")
+
+
+def _test_package_init(checkout: Checkout, plan: _Plan, folder: str) -> None:
+    # Upstream test folders are packages; only add one where the parent is a package too (a git clone), so a
+    # package-layout tree does not gain a top-level package named after the model.
+    parent = folder.rsplit("/", 1)[0]
+    if (checkout.root / parent / "__init__.py").is_file():
+        plan.create(f"{folder}/__init__.py", "", "Makes the test folder a package, as upstream's are.", "tests")
+
+
+def _docs(checkout: Checkout, plan: _Plan, names: ScaffoldNames, common: dict) -> None:
+    if not (checkout.root / TOCTREE).is_file():
+        plan.skipped.append(f"{TOCTREE} is missing (no docs/ in this checkout): no docs pages or toctree entries.")
+        return
+    entries = plan.toc_entries
+    suffix = "transformer2d" if names.dims == "2d" else "transformer3d"
+    if names.transformer:
+        local = f"api/models/{names.snake}_{suffix}"
+        plan.create(
+            f"docs/source/en/{local}.md",
+            render(
+                "docs/model.md.j2",
+                class_name=names.transformer,
+                variable="transformer",
+                subfolder="transformer",
+                summary=f"A diffusion transformer for {'images' if names.dims == '2d' else 'videos'} from "
+                f"{names.display_name}.",
+                **common,
+            ),
+            f"API page of `{names.transformer}`.",
+            "docs",
+        )
+        entries.append((["API", "Models", "Transformers"], local, names.transformer))
+    if names.autoencoder:
+        local = f"api/models/autoencoder_kl_{names.snake}"
+        plan.create(
+            f"docs/source/en/{local}.md",
+            render(
+                "docs/model.md.j2",
+                class_name=names.autoencoder,
+                variable="vae",
+                subfolder="vae",
+                summary=f"The variational autoencoder of {names.display_name}.",
+                **common,
+            ),
+            f"API page of `{names.autoencoder}`.",
+            "docs",
+        )
+        entries.append((["API", "Models", "VAEs"], local, names.autoencoder))
+    if names.scheduler:
+        local = f"api/schedulers/{names.snake}"
+        plan.create(
+            f"docs/source/en/{local}.md",
+            render("docs/scheduler.md.j2", **common),
+            f"API page of `{names.scheduler}`.",
+            "docs",
+        )
+        entries.append((["API", "Schedulers"], local, names.scheduler))
+    if names.pipelines or names.modular_pipeline:
+        local = f"api/pipelines/{names.snake}"
+        plan.create(
+            f"docs/source/en/{local}.md",
+            render("docs/pipeline.md.j2", **common),
+            "Pipeline page: usage per workflow, the modular pipeline, API reference.",
+            "docs",
+        )
+        section = "Image" if names.dims == "2d" else "Video"
+        entries.append((["API", "Pipelines", section], local, names.display_name))
+    plan.purposes[TOCTREE] = "Docs table of contents: one entry per new page, in upstream's sort order."
+    plan.roles.setdefault("docs", []).append(TOCTREE)
+
+
+def _plan_edits(checkout: Checkout, names: ScaffoldNames, plan: _Plan) -> None:
+    pkg = checkout.package_rel
+    if names.lora_mixin:
+        rel = f"{pkg}/loaders/lora_pipeline.py"
+        text = checkout.read_text(rel)
+        class_text = edits.render_lora_mixin(
+            text, names.lora_mixin, names.transformer, [p.class_name for p in names.pipelines]
+        )
+        plan.edits[rel] = edits.insert_lora_mixin(text, names.lora_mixin, class_text)
+        plan.purposes[rel] = f"`{names.lora_mixin}`, the LoRA loader mixin of the pipelines (# Copied from upstream)."
+        plan.roles.setdefault("lora", []).append(rel)
+    if names.modular_pipeline:
+        rel = f"{pkg}/modular_pipelines/modular_pipeline.py"
+        text = checkout.read_text(rel)
+        plan.edits[rel] = edits.insert_modular_mapping(text, names.modular_model_name, names.modular_pipeline)
+        plan.purposes[rel] = (
+            f'MODULAR_PIPELINE_MAPPING entry "{names.modular_model_name}" -> {names.modular_pipeline}, so '
+            "`init_pipeline()` builds the model's pipeline class."
+        )
+        plan.roles.setdefault("modular", []).append(rel)
+    if plan.toc_entries:
+        text = checkout.read_text(TOCTREE)
+        for section, local, title in plan.toc_entries:
+            text = edits.insert_toc_entry(text, section, local, title)
+        plan.edits[TOCTREE] = text
+
+
+def _roll_back(checkout: Checkout, written: list[FileChange], previous: dict[str, str]) -> None:
+    """Removes what this call created and restores what it edited (best effort: the original error wins)."""
+    undo: dict[str, str | None] = {}
+    for change in written:
+        if change.action == "created":
+            undo[change.path] = None
+        elif change.action == "modified" and change.path in previous:
+            undo[change.path] = previous[change.path]
+    if undo:
+        try:
+            checkout.write_files(undo)
+        except IntegratorError:
+            pass
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def py(value) -> str:
+    """A Python literal as ruff formats it (double quotes, tuples with their commas)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(py(item) for item in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(py(item) for item in value) + "]"
+    return repr(value)
+
+
+def _tiny_vae(names: ScaffoldNames, dims: str) -> dict:
+    if names.autoencoder:
+        return configs.tiny_autoencoder_config(dims)
+    return configs.tiny_vae_config(dims)
+
+
+def _latent_size(dims: str, call: dict) -> dict:
+    spatial = 2 if dims == "2d" else 8
+    size = {"height": call["height"] // spatial, "width": call["width"] // spatial}
+    if dims == "3d":
+        size["frames"] = (call["num_frames"] - 1) // 4 + 1
+    return size
+
+
+def _output_shape(dims: str, call: dict) -> str:
+    if dims == "2d":
+        return py((1, call["height"], call["width"], 3))
+    return py((1, call["num_frames"], call["height"], call["width"], 3))
+
+
+def _latent_shape(dims: str, tiny: dict, call: dict) -> str:
+    size = _latent_size(dims, call)
+    if dims == "2d":
+        return py((1, tiny["in_channels"], size["height"], size["width"]))
+    return py((1, tiny["in_channels"], size["frames"], size["height"], size["width"]))
+
+
+def _summary(request: ScaffoldRequest, files: list[ScaffoldedFile], registered: list[str], changes) -> str:
+    created = sum(1 for f in files if f.action == "created")
+    modified = sum(1 for f in files if f.action == "modified")
+    if request.dry_run:
+        return (
+            f"Dry run: would create {created} files, edit {modified}, and register {len(registered)} names "
+            f"({len(changes)} file diffs). Nothing was written."
+        )
+    if not changes:
+        return "Nothing to do: this integration is already scaffolded exactly like this."
+    return f"Created {created} files, edited {modified}, registered {len(registered)} names."

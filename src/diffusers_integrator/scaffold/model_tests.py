@@ -1,0 +1,103 @@
+"""The model test file: upstream's `utils/generate_model_tests.py` where the checkout has it, else our template.
+
+Upstream's generator picks the tester mixins from the model's bases and attributes and leaves TODOs for the
+init dict, the dummy inputs and the shapes. The scaffold knows those (it wrote the model and its tiny config),
+so it fills them in; the file then runs as generated.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..checkout import Checkout
+from ..errors import IntegratorError
+from .render import wrap_class_headers
+
+
+UPSTREAM_GENERATOR = "utils/generate_model_tests.py"
+
+
+def generate_with_upstream(checkout: Checkout, model_rel: str, model_source: str, config_body: str) -> str:
+    """Runs the checkout's generator on `model_source` (in a temporary copy: nothing is written in the tree)."""
+    script = checkout.root / UPSTREAM_GENERATOR
+    with tempfile.TemporaryDirectory(prefix="scaffold-") as folder:
+        model_path = Path(folder) / model_rel
+        model_path.parent.mkdir(parents=True)
+        model_path.write_text(model_source, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, str(script), str(model_path), "--dry-run"],
+            cwd=checkout.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise IntegratorError(
+            f"{UPSTREAM_GENERATOR} failed on the scaffolded model: {result.stderr.strip()[-500:]}",
+            "Check that the script runs in this checkout (`python utils/generate_model_tests.py --help`).",
+        )
+    return fill_upstream_tests(result.stdout.rstrip("\n") + "\n", config_body)
+
+
+def fill_upstream_tests(text: str, config_body: str) -> str:
+    """Replaces the generator's TODO stubs with the scaffold's tiny config, inputs and shapes."""
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    config = next(
+        (node for node in tree.body if isinstance(node, ast.ClassDef) and node.name.endswith("TesterConfig")), None
+    )
+    if config is None:
+        raise IntegratorError(
+            f"{UPSTREAM_GENERATOR} wrote no `*TesterConfig` class; its output format changed.",
+            "Fill in the generated test file by hand, following the testing skill.",
+        )
+    replaced = {"get_init_dict", "get_dummy_inputs", "input_shape", "output_shape", "main_input_name"}
+    spans: list[tuple[int, int, list[str]]] = []
+    for node in config.body:
+        if isinstance(node, ast.FunctionDef) and node.name in replaced:
+            first = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
+            # Also drop the blank line that precedes the method, so the new body keeps one blank line between.
+            spans.append((first - 1 if not lines[first - 1].strip() else first, node.end_lineno, []))
+    # The scaffold's methods go at the end of the config class.
+    spans.append((config.end_lineno, config.end_lineno, ["", *config_body.rstrip("\n").splitlines()]))
+    # Tester classes that stub `get_dummy_inputs(height, width)` inherit the config's implementation instead.
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node is not config:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "get_dummy_inputs":
+                    body_start = item.body[0].lineno - 1
+                    while body_start > item.lineno and lines[body_start - 1].strip().startswith("#"):
+                        body_start -= 1
+                    indent = " " * (item.col_offset + 4)
+                    spans.append(
+                        (
+                            body_start,
+                            item.end_lineno,
+                            [f"{indent}return super().get_dummy_inputs(height=height, width=width)"],
+                        )
+                    )
+    for start, end, new in sorted(spans, key=lambda span: span[0], reverse=True):
+        lines[start:end] = new
+    text = "\n".join(lines) + "\n"
+
+    # The config builds on upstream's base class (the generator leaves it bare).
+    text = re.sub(rf"^class {config.name}:$", f"class {config.name}(BaseModelTesterConfig):", text, flags=re.M)
+    return wrap_class_headers(_add_to_import(text, "..testing_utils", "BaseModelTesterConfig"))
+
+
+def _add_to_import(text: str, module: str, name: str) -> str:
+    pattern = re.compile(rf"^from {re.escape(module)} import \(\n(.*?)^\)\n", re.M | re.S)
+    match = pattern.search(text)
+    if match is None:
+        return text.replace(f"from {module} import ", f"from {module} import {name}, ", 1)
+    names = [line.strip().rstrip(",") for line in match.group(1).splitlines() if line.strip()]
+    if name not in names:
+        names.append(name)
+    block = f"from {module} import (\n" + "".join(f"    {item},\n" for item in sorted(names)) + ")\n"
+    return text[: match.start()] + block + text[match.end() :]

@@ -1,0 +1,109 @@
+"""Registers the scaffold's public names through the registry engine (never by editing inits here).
+
+The registry plans every init and dummy edit from the module files. Under `dry_run` those files are not on disk
+yet, so the plan reads them from the scaffold's own planned texts layered over the checkout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..checkout import Checkout, FileChange
+from .names import ScaffoldNames
+
+
+TORCH = ["torch"]
+TORCH_TRANSFORMERS = ["torch", "transformers"]
+
+
+def symbol_specs(names: ScaffoldNames, package_rel: str) -> list:
+    """One `SymbolSpec` per public name, with the backends upstream files it under."""
+    from ..registry.schema import SymbolSpec
+
+    pkg = package_rel
+    specs = []
+    if names.transformer:
+        module = f"{pkg}/models/transformers/{names.transformer_module}.py"
+        specs.append(SymbolSpec(name=names.transformer, module=module, backends=TORCH))
+    if names.autoencoder:
+        module = f"{pkg}/models/autoencoders/{names.autoencoder_module}.py"
+        specs.append(SymbolSpec(name=names.autoencoder, module=module, backends=TORCH))
+    if names.scheduler:
+        module = f"{pkg}/schedulers/{names.scheduler_module}.py"
+        specs.append(SymbolSpec(name=names.scheduler, module=module, backends=TORCH))
+    if names.lora_mixin:
+        # Upstream lists LoRA mixins in loaders/__init__.py only, not in the top-level namespace.
+        module = f"{pkg}/loaders/lora_pipeline.py"
+        specs.append(SymbolSpec(name=names.lora_mixin, module=module, export=False, backends=TORCH_TRANSFORMERS))
+    for pipeline in names.pipelines:
+        module = f"{pkg}/pipelines/{names.pipeline_package}/{pipeline.module}.py"
+        specs.append(SymbolSpec(name=pipeline.class_name, module=module, backends=TORCH_TRANSFORMERS))
+    if names.pipeline_output and names.pipelines:
+        module = f"{pkg}/pipelines/{names.pipeline_package}/pipeline_output.py"
+        specs.append(SymbolSpec(name=names.pipeline_output, module=module, export=False, backends=TORCH_TRANSFORMERS))
+    if names.modular_pipeline:
+        folder = f"{pkg}/modular_pipelines/{names.modular_package}"
+        specs.append(
+            SymbolSpec(
+                name=names.modular_pipeline, module=f"{folder}/modular_pipeline.py", backends=TORCH_TRANSFORMERS
+            )
+        )
+        specs.append(
+            SymbolSpec(
+                name=names.modular_blocks,
+                module=f"{folder}/{names.modular_blocks_module}.py",
+                backends=TORCH_TRANSFORMERS,
+            )
+        )
+    return specs
+
+
+class _OverlayTree:
+    """The checkout's package as the registry reads it, with the scaffold's planned files layered on top."""
+
+    def __init__(self, base, overlay: Mapping[str, str]):
+        self.base = base
+        self.overlay = dict(overlay)
+
+    def read(self, rel: str) -> str | None:
+        if rel in self.overlay:
+            return self.overlay[rel]
+        return self.base.read(rel)
+
+    def mentions(self, word: str) -> set[str]:
+        found = self.base.mentions(word)
+        found.update(rel for rel, text in self.overlay.items() if word in text)
+        return found
+
+
+def register(
+    checkout: Checkout, names: ScaffoldNames, planned: Mapping[str, str], *, dry_run: bool
+) -> tuple[list[FileChange], list[str], str]:
+    """Registers every public name; returns (changes, names registered, summary).
+
+    `planned` maps root-relative paths to the texts the scaffold writes (used to plan a dry run).
+    """
+    from .. import registry
+
+    specs = symbol_specs(names, checkout.package_rel)
+    if not specs:
+        return [], [], "No public names to register."
+    if not dry_run and hasattr(registry, "register_names"):
+        result = registry.register_names(checkout, specs, dry_run=False)
+        registered = [status.name for status in result.names]
+        return list(result.changes), registered, result.summary
+
+    from ..registry.register import plan_register
+    from ..registry.tree import CheckoutTree
+
+    base = CheckoutTree(checkout)
+    prefix = checkout.package_rel + "/"
+    overlay = {path[len(prefix) :]: text for path, text in planned.items() if path.startswith(prefix)}
+    plan = plan_register(_OverlayTree(base, overlay), specs, package_rel=checkout.package_rel)
+    files = {base.to_root(rel): text for rel, text in plan.files.items()}
+    changes = checkout.write_files(files, dry_run=dry_run)
+    registered = [spec.name for spec in specs]
+    edited = sorted({change.path for change in changes if change.action != "unchanged"})
+    verb = "would edit" if dry_run else "edited"
+    summary = f"Registered {len(registered)} names; {verb} {len(edited)} init/dummy files."
+    return changes, registered, summary
