@@ -42,8 +42,8 @@ def build_tree(dest: Path, *, source: Path | None = None, git: bool = True) -> P
 
 
 def copy_tree(source: Path, dest: Path) -> Path:
-    """A cheap writable copy of a built tree, git history included."""
-    shutil.copytree(source, dest, symlinks=True)
+    """A cheap writable copy of a built tree, git history included, without our state (traces, reports)."""
+    shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns(".diffusers-integrator"))
     return dest
 
 
