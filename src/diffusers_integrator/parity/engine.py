@@ -160,6 +160,10 @@ def execute(
         report.tolerance = tolerance
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
+            if run_dtype == torch.float32:
+                # TF32 matmuls/convs differ from float32 by ~1e-3: parity in float32 means real float32.
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = False
         if spec.stages:
             outcome = _execute_stages(spec, report, device, run_dtype, tolerance, notify)
         else:

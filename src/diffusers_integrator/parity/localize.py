@@ -214,6 +214,7 @@ class _Watcher:
         self.ref_index = ref_index
         self.tolerance = tolerance
         self.stack: list[str] = []
+        self.stack_inputs: list[set[int]] = []  # ids of the tensors each running module received
         self.producers: dict[int, tuple[weakref.ref, str]] = {}
         self.calls: dict[str, int] = {}
         # per module: (input diff, input ok, input rel, producer of the input, parent) until its output arrives
@@ -251,6 +252,17 @@ class _Watcher:
             ref_name, ref_call = slots[k]
             return AlignedModule(candidate=name, sources=[Segment(reference=ref_name)], method="structure"), ref_call
         return None
+
+    def _computed_in(self, tensor: torch.Tensor | None) -> str:
+        """The innermost running module whose own forward made `tensor`: enclosing modules that merely received
+        it as an argument pass it through ("" when even the model received it: a model input)."""
+        enclosing = range(len(self.stack) - 2, -1, -1)  # skip the module being entered
+        if tensor is None:
+            return self.stack[-2] if len(self.stack) > 1 else ""
+        for i in enclosing:
+            if id(tensor) not in self.stack_inputs[i]:
+                return self.stack[i]
+        return ""
 
     # producers --------------------------------------------------------------------------------------------
     def _producer(self, tensor: torch.Tensor) -> str | None:
@@ -328,8 +340,10 @@ class _Watcher:
 
         def pre(module, args, kwargs):
             call = self.calls.get(name, 0)
-            parent = self.stack[-1] if self.stack else ""
             self.stack.append(name)
+            self.stack_inputs.append(
+                {id(a) for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)}
+            )
             aligned, ref_call = static, call
             if aligned is None:
                 found = self._structural(name)
@@ -340,6 +354,7 @@ class _Watcher:
             first = _first_tensor(args, kwargs)
             diff = ok = producer = None
             rel = 0.0
+            parent = self._computed_in(first)
             if first is not None:
                 ref_in = self.reference.input(aligned.sources[0].reference, ref_call)
                 diff, ok, rel = self._check(f"{name} (input)", ref_in, first, aligned)
@@ -351,6 +366,7 @@ class _Watcher:
             self.calls[name] = call + 1
             if self.stack and self.stack[-1] == name:
                 self.stack.pop()
+                self.stack_inputs.pop()
             inputs = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
             self._register(name, output, inputs)
             pending = self.pending[name].pop()

@@ -351,6 +351,7 @@ def _run_remote(
         # Paths inside the report name the host's temporary directory: point them at the local copies.
         remote_out = f"{rdir}/out"
         report.host = host
+        report.spec = str(spec_path)
         report.files = {
             k: str(out_dir / Path(v).relative_to(remote_out)) if v.startswith(remote_out) else v
             for k, v in report.files.items()

@@ -7,7 +7,9 @@ names the candidate modules a correct localisation may blame. Two families:
 
 * `research`: our research-style DiT against its diffusers port (different names: alignment by values);
 * `flux`: diffusers' `FluxTransformer2DModel` against a copy of itself (identical names: alignment by name,
-  mismatches explained by where the candidate's weights come from).
+  mismatches explained by where the candidate's weights come from);
+* `wan`: diffusers' `WanTransformer3DModel` the same way; its expectations were written before the localiser
+  was ever run on it (a held-out family).
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def _missing_qk_norm(model: nn.Module) -> None:
 
 def _wrong_activation(model: nn.Module) -> None:
     for name, module in model.named_modules():
-        if name.endswith("ff.net.0"):
+        if name.endswith("net.0") and getattr(module, "approximate", None) == "tanh":
             module.approximate = "none"
 
 
@@ -413,7 +415,7 @@ def flux_cases() -> list[Case]:
         _flux(
             "flux/timestep_cast",
             "timestep cast to int before the sinusoidal embedding",
-            {"time_text_embed.time_proj"},
+            {"time_text_embed.time_proj", "time_text_embed"},
             mutate_model=lambda m: _truncate_timesteps(m.time_text_embed.time_proj),
         ),
         _flux(
@@ -458,5 +460,208 @@ def flux_cases() -> list[Case]:
     ]
 
 
+# --- wan family -------------------------------------------------------------------------------------------------
+
+WAN_CONFIG = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 4,
+    "out_channels": 4,
+    "text_dim": 16,
+    "freq_dim": 32,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 32,
+}
+
+
+def _wan_reference() -> nn.Module:
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(0)
+    return randomize_(WanTransformer3DModel(**WAN_CONFIG), seed=2).eval()
+
+
+def _wan_inputs() -> dict[str, Any]:
+    gen = torch.Generator().manual_seed(0)
+    return {
+        "hidden_states": torch.randn(1, 4, 2, 8, 8, generator=gen),
+        "timestep": torch.rand(1, generator=gen) * 1000.0,
+        "encoder_hidden_states": torch.randn(1, 6, WAN_CONFIG["text_dim"], generator=gen),
+    }
+
+
+def _wan(name: str, pitfall: str, expected: set[str], **mutation: Any) -> Case:
+    def build() -> nn.Module:
+        model = _wan_reference()
+        if mutation.get("mutate_state") is not None:
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            mutation["mutate_state"](state)
+            model.load_state_dict(state, strict=True)
+        if mutation.get("mutate_model") is not None:
+            mutation["mutate_model"](model)
+        return model.eval()
+
+    return Case(
+        name=name,
+        family="wan",
+        pitfall=pitfall,
+        reference=_wan_reference,
+        candidate=build,
+        inputs=_wan_inputs,
+        call_reference=_call_flux,
+        call_candidate=_call_flux,
+        expected=expected,
+    )
+
+
+def _wan_rope_bf16(model: nn.Module) -> None:
+    from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+
+    class LowPrecisionWanRotaryPosEmbed(WanRotaryPosEmbed):
+        """The port's RoPE tables rounded through bf16."""
+
+        def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            cos, sin = super().forward(hidden_states)
+            return cos.to(torch.bfloat16).to(cos.dtype), sin.to(torch.bfloat16).to(sin.dtype)
+
+    old = model.rope
+    model.rope = LowPrecisionWanRotaryPosEmbed(old.attention_head_dim, old.patch_size, old.max_seq_len)
+
+
+def _swap_modulation_table(state: dict[str, torch.Tensor]) -> None:
+    for key in _blocks(state, "scale_shift_table"):
+        if key.startswith("blocks."):
+            t = state[key]
+            state[key] = torch.cat([t[:, 1:2], t[:, 0:1], t[:, 2:]], dim=1)
+
+
+def wan_cases() -> list[Case]:
+    """Held out: these expectations were written before the localiser was run on Wan."""
+    heads = WAN_CONFIG["num_attention_heads"]
+    b0 = "blocks.0"
+    return [
+        _wan("wan/clean", "clean port", set()),
+        _wan(
+            "wan/shift_scale_swap",
+            "`[shift, scale]` order in the block's modulation table",
+            {b0},
+            mutate_state=_swap_modulation_table,
+        ),
+        _wan(
+            "wan/qkv_split_order",
+            "fused-QKV split order",
+            {f"{b0}.attn1.to_q"},
+            mutate_state=lambda s: _swap_keys(s, "attn1.to_q.", "attn1.to_k."),
+        ),
+        _wan(
+            "wan/missing_qk_norm",
+            "missing qk-norm",
+            {f"{b0}.attn1", f"{b0}.attn1.norm_q"},
+            mutate_model=_identity_qk_norm,
+        ),
+        _wan("wan/rope_dtype", "RoPE in another dtype", {"rope"}, mutate_model=_wan_rope_bf16),
+        _wan(
+            "wan/timestep_cast",
+            "timestep cast to int before the sinusoidal embedding",
+            # the cast sits between the caller and the embedding: either is the right place to look
+            {"condition_embedder.timesteps_proj", "condition_embedder"},
+            mutate_model=lambda m: _truncate_timesteps(m.condition_embedder.timesteps_proj),
+        ),
+        _wan(
+            "wan/noise_dtype",
+            "latents quantised to bf16 at the model's entry",
+            {""},
+            mutate_model=_quantise_input("hidden_states"),
+        ),
+        _wan(
+            "wan/norm_eps",
+            "norm eps 1e-6 vs 1e-5",
+            {f"{b0}.norm1"},
+            mutate_model=lambda m: _for_each(m, "blocks.0.norm1", _set_eps(1e-5)),
+        ),
+        _wan(
+            "wan/transposed_weight",
+            "transposed (square) weight",
+            {f"{b0}.attn1.to_out.0"},
+            mutate_state=lambda s: _transpose(s, "blocks.0.attn1.to_out.0.weight"),
+        ),
+        _wan(
+            "wan/dropped_bias",
+            "bias dropped in the port",
+            {f"{b0}.ffn.net.2"},
+            mutate_model=lambda m: _drop_bias(m, "blocks.0.ffn.net.2"),
+        ),
+        _wan(
+            "wan/wrong_activation", "exact GELU instead of tanh", {f"{b0}.ffn.net.0"}, mutate_model=_wrong_activation
+        ),
+        _wan(
+            "wan/head_interleave",
+            "interleaved heads in the q/k/v rows",
+            {f"{b0}.attn1.to_q"},
+            mutate_state=lambda s: _interleave_heads(s, ("attn1.to_q.", "attn1.to_k.", "attn1.to_v."), heads),
+        ),
+    ]
+
+
 def all_cases() -> list[Case]:
-    return research_cases() + flux_cases()
+    return research_cases() + flux_cases() + wan_cases()
+
+
+# --- scoring ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseResult:
+    name: str
+    pitfall: str
+    clean: bool
+    output_max_abs: float
+    detected_by_outputs: bool  # an output over the dtype tolerance (max abs 1e-3 in float32)
+    detected: bool  # the report's verdict: outputs, or a module diverging beyond float noise
+    culprit: str | None
+    where: str | None
+    localized: bool
+    seconds: float
+
+    @property
+    def correct(self) -> bool:
+        return (not self.detected) if self.clean else (self.detected and self.localized)
+
+
+def evaluate(case: Case) -> CaseResult:
+    """Run one case as the runner would (reference recorded and freed, candidate compared) and score it."""
+    import time
+
+    from ..compare import compare_outputs
+    from ..diagnose import diagnose
+    from ..localize import localize_models
+
+    start = time.perf_counter()
+    inputs = case.inputs()
+    ref_out, cand_out, run = localize_models(
+        case.reference,
+        case.candidate,
+        lambda m: case.call_reference(m, inputs),
+        call_candidate=lambda m: case.call_candidate(m, inputs),
+    )
+    diffs = compare_outputs(ref_out, cand_out)
+    loc = diagnose(run)
+    fd = loc.first_divergence
+    by_outputs = not all(d.passed for d in diffs)
+    culprit = None if fd is None else ("" if fd.culprit == "(top level)" else fd.culprit)
+    return CaseResult(
+        name=case.name,
+        pitfall=case.pitfall,
+        clean=case.clean,
+        output_max_abs=max((d.max_abs or 0.0) for d in diffs),
+        detected_by_outputs=by_outputs,
+        detected=by_outputs or fd is not None,
+        culprit=culprit,
+        where=None if fd is None else fd.where,
+        localized=culprit in case.expected if culprit is not None else False,
+        seconds=time.perf_counter() - start,
+    )
