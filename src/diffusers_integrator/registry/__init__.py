@@ -1,0 +1,144 @@
+"""Lazy-import registration of public names in a diffusers tree: register, unregister, check.
+
+The tools edit a checkout the way a careful diffusers contributor would: every init on the way from the top
+level to the module, both halves (`_import_structure` and the TYPE_CHECKING mirror), the right backend guard,
+upstream's sort orders, and the dummy files exactly as `utils/check_dummies.py --fix_and_overwrite` writes
+them. Planning works on texts (see `register.py`); this module writes plans through `Checkout` and shapes
+the pydantic results the MCP tools and the CLI return. Nothing here imports diffusers or torch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..checkout import Checkout
+from ..errors import IntegratorError
+from .check import check_tree
+from .register import Plan, plan_register, plan_unregister
+from .schema import (
+    NameStatus,
+    RegistrationFinding,
+    RegistrationReport,
+    RegistrationResult,
+    SymbolSpec,
+)
+from .tree import CheckoutTree
+
+
+__all__ = [
+    "NameStatus",
+    "RegistrationFinding",
+    "RegistrationReport",
+    "RegistrationResult",
+    "SymbolSpec",
+    "check_registration",
+    "register_names",
+    "unregister_names",
+]
+
+
+def register_names(
+    checkout: Checkout,
+    symbols: list[SymbolSpec],
+    backends: list[str] | None = None,
+    dry_run: bool = False,
+) -> RegistrationResult:
+    """Registers each symbol in every init that needs it and regenerates the dummy files it touches.
+
+    `backends` applies to every symbol without its own `backends`; without either, backends are inferred from
+    where the module lives and what it imports. Idempotent: names already registered correctly change nothing;
+    a name found in the wrong guard block or under the wrong key is moved.
+    """
+    if not symbols:
+        raise IntegratorError("No symbols to register.", "Pass at least one {name, module} pair.")
+    tree = CheckoutTree(checkout)
+    plan = plan_register(tree, symbols, backends, package_rel=checkout.package_rel)
+    return _result(checkout, tree, plan, dry_run, register=True)
+
+
+def unregister_names(checkout: Checkout, names: list[str], dry_run: bool = False) -> RegistrationResult:
+    """Removes every registration of `names` (all inits, both halves) and their dummies; files stay.
+
+    The inverse of `register_names`, for renames and for removing an integration. Guard blocks left empty are
+    removed; a dummy file nothing refers to any more is deleted.
+    """
+    if not names:
+        raise IntegratorError("No names to unregister.", "Pass at least one name.")
+    tree = CheckoutTree(checkout)
+    plan = plan_unregister(tree, list(dict.fromkeys(names)), package_rel=checkout.package_rel)
+    return _result(checkout, tree, plan, dry_run, register=False)
+
+
+def _result(
+    checkout: Checkout, tree: CheckoutTree, plan: Plan, dry_run: bool, *, register: bool
+) -> RegistrationResult:
+    files = {tree.to_root(rel): text for rel, text in sorted(plan.files.items())}
+    changes = checkout.write_files(files, dry_run=dry_run) if files else []
+    statuses = list(plan.statuses.values())
+    result = RegistrationResult(dry_run=dry_run, changes=changes, names=statuses)
+    touched = [change.path for change in changes if change.action != "unchanged"]
+    if register:
+        result.added = [status.name for status in statuses if status.added_to]
+        result.already_present = [status.name for status in statuses if not status.added_to]
+        verb = "Would register" if dry_run else "Registered"
+        result.summary = (
+            f"{verb} {len(result.added)} name(s) in {len(touched)} file(s)"
+            + (f" ({sum(1 for c in changes if c.action == 'created')} created)" if touched else "")
+            + (f"; already registered: {', '.join(result.already_present)}" if result.already_present else "")
+            + "."
+        )
+    else:
+        result.removed = [status.name for status in statuses if status.removed_from]
+        result.not_registered = [status.name for status in statuses if not status.removed_from]
+        verb = "Would remove" if dry_run else "Removed"
+        result.summary = (
+            f"{verb} {len(result.removed)} name(s) from {len(touched)} file(s)"
+            + (f"; not registered anywhere: {', '.join(result.not_registered)}" if result.not_registered else "")
+            + "."
+        )
+    return result
+
+
+def check_registration(
+    checkout: Checkout, names: list[str] | None = None, max_findings: int = 50
+) -> RegistrationReport:
+    """Every registration inconsistency of the tree (or of `names`), each with file, line and fix.
+
+    Read-only. `max_findings` caps the list (errors first); `total` and `counts` always cover all of them.
+    """
+    tree = CheckoutTree(checkout)
+    findings, names_checked, files_checked = check_tree(tree, names)
+    counts = Counter(finding.code for finding in findings)
+    severities = Counter(finding.severity for finding in findings)
+    shown = findings[: max(0, max_findings)]
+    report = RegistrationReport(
+        ok=severities["error"] == 0,
+        names_checked=names_checked,
+        files_checked=files_checked,
+        total=len(findings),
+        counts=dict(sorted(counts.items())),
+        findings=[
+            RegistrationFinding(
+                code=finding.code,
+                severity=finding.severity,
+                path=tree.to_root(finding.path),
+                line=finding.line,
+                name=finding.name,
+                message=finding.message,
+                fix=finding.fix,
+                auto_fixable=finding.auto_fixable,
+            )
+            for finding in shown
+        ],
+        truncated=len(shown) < len(findings),
+    )
+    if findings:
+        report.summary = (
+            f"{len(findings)} finding(s): {severities['error']} error(s), {severities['warning']} warning(s), "
+            f"{severities['info']} info; {names_checked} names in {files_checked} files checked"
+            + (f"; showing the first {len(shown)}" if report.truncated else "")
+            + "."
+        )
+    else:
+        report.summary = f"Consistent: {names_checked} names in {files_checked} files checked."
+    return report

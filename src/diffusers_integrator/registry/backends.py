@@ -9,8 +9,9 @@ upstream does. The caller can always override.
 
 from __future__ import annotations
 
-import ast
+import functools
 import posixpath
+import re
 
 from .dummies import dummy_module_name
 from .graph import TOP_INIT
@@ -51,36 +52,36 @@ def canonical(backends: set[str] | frozenset[str] | list[str]) -> list[str]:
     return known + sorted(set(backends) - set(CANONICAL_ORDER))
 
 
-def module_imports(source: str) -> set[str]:
-    """Root names of modules imported unconditionally at module level, plus relative imports (as `.x`)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
+_MODULE_IMPORT = re.compile(
+    r"^(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)|import[ \t]+([^\n]+))", re.M
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def module_imports(source: str) -> frozenset[str]:
+    """Root names of modules imported unconditionally at module level (unindented lines), plus relative
+    imports of siblings (as `.x`). A line scan, not a parse: model files are large and only their imports matter."""
     found: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in stmt.names)
-        elif isinstance(stmt, ast.ImportFrom):
-            if stmt.level == 0 and stmt.module:
-                found.add(stmt.module.split(".")[0])
-            elif stmt.level == 1:
-                if stmt.module:
-                    found.add("." + stmt.module.split(".")[0])
-                else:
-                    found.update("." + alias.name for alias in stmt.names)
-    return found
+    for match in _MODULE_IMPORT.finditer(source):
+        dots, module, names, plain = match.groups()
+        if plain is not None:
+            found.update(part.split()[0].split(".")[0] for part in plain.split("#")[0].split(",") if part.strip())
+        elif not dots and module:
+            found.add(module.split(".")[0])
+        elif dots == ".":
+            if module:
+                found.add("." + module.split(".")[0])
+            else:
+                cleaned = names.split("#")[0].strip("() \n")
+                found.update("." + part.split()[0] for part in cleaned.replace("\n", ",").split(",") if part.strip())
+    return frozenset(found)
 
 
-def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
-    """Backends for names defined in `module_rel` (path in the package) and the reason, in words."""
-    top_package = module_rel.split("/")[0]
+def _closure(tree: SourceTree, module_rel: str, top_package: str) -> tuple[set[str], list[str]]:
+    """Backends a module and the sibling modules it imports (transitively) import at module level."""
+    folder = posixpath.dirname(module_rel)
     needed: set[str] = set()
     reasons: list[str] = []
-    if top_package in _TORCH_PACKAGES:
-        needed.add("torch")
-        reasons.append(f"lives under {top_package}/ (torch)")
-    folder = posixpath.dirname(module_rel)
     seen: set[str] = set()
     pending = [module_rel]
     while pending:
@@ -91,17 +92,52 @@ def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
         source = tree.read(rel)
         if source is None:
             continue
-        for name in module_imports(source):
+        for name in sorted(module_imports(source)):
             if name.startswith("."):
-                sibling = posixpath.join(folder, name[1:] + ".py") if folder else name[1:] + ".py"
-                pending.append(sibling)
+                pending.append(posixpath.join(folder, name[1:] + ".py") if folder else name[1:] + ".py")
             elif name in IMPORT_BACKENDS and IMPORT_BACKENDS[name] not in needed:
                 backend = IMPORT_BACKENDS[name]
-                if top_package in ("models",) and backend != "torch":
-                    continue
+                if top_package == "models" and backend != "torch":
+                    continue  # upstream keeps every model in the torch block
                 needed.add(backend)
                 where = "" if rel == module_rel else f" (through {posixpath.basename(rel)})"
                 reasons.append(f"imports {name}{where}")
+    return needed, reasons
+
+
+def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
+    """Backends for names defined in `module_rel` (path in the package) and the reason, in words.
+
+    In a pipeline or modular package the modules share the package's guard, so a helper module (an output
+    dataclass, a watermarker) also takes what every sibling that imports it needs.
+    """
+    top_package = module_rel.split("/")[0]
+    needed: set[str] = set()
+    reasons: list[str] = []
+    if top_package in _TORCH_PACKAGES:
+        needed.add("torch")
+        reasons.append(f"lives under {top_package}/ (torch)")
+    own, own_reasons = _closure(tree, module_rel, top_package)
+    needed |= own
+    reasons += own_reasons
+    folder = posixpath.dirname(module_rel)
+    stem = posixpath.basename(module_rel)[: -len(".py")]
+    if top_package in ("pipelines", "modular_pipelines") and folder.count("/") >= 1:
+        shared: set[str] | None = None
+        users = []
+        for sibling in tree.modules_in(folder):
+            if sibling == module_rel or sibling.endswith("__init__.py"):
+                continue
+            if "." + stem in module_imports(tree.read(sibling) or ""):
+                users.append(posixpath.basename(sibling))
+                closure, _ = _closure(tree, sibling, top_package)
+                shared = closure if shared is None else shared & closure
+        extra = (shared or set()) - needed
+        if extra:
+            needed |= extra
+            reasons.append(
+                f"shares {', '.join(sorted(extra))} with the modules that import it ({', '.join(users[:3])})"
+            )
     if not needed:
         reasons.append("imports no optional backend")
     return canonical(needed), "; ".join(reasons)

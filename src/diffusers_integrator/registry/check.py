@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import posixpath
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -264,14 +265,11 @@ def _check_targets(graph: Graph, tree: SourceTree) -> list[Finding]:
                         True,
                     )
                 )
-    # Exported from a sub-package on the way down, but not from the top level.
+    # Exported from a package init on the way down, but not from the top level.
     exported_top = {reg.name for reg in graph.in_init(TOP_INIT)}
-    for rel in (
-        "models/__init__.py",
-        "pipelines/__init__.py",
-        "schedulers/__init__.py",
-        "modular_pipelines/__init__.py",
-    ):
+    for rel in graph.inits:
+        if rel == TOP_INIT or rel.split("/")[0] not in ("models", "pipelines", "schedulers", "modular_pipelines"):
+            continue
         for reg in graph.in_init(rel):
             intermediate = reg.target_kind in ("lazy", "plain") or "." in reg.key
             if reg.half != "structure" or reg.name in exported_top or reg.entry.kind == "dict" or not intermediate:
@@ -283,8 +281,8 @@ def _check_targets(graph: Graph, tree: SourceTree) -> list[Finding]:
                     rel,
                     reg.line,
                     reg.name,
-                    f"{reg.name} is exported from diffusers.{rel.split('/')[0]} but not from the top-level "
-                    "`diffusers` namespace (so it has no dummy object).",
+                    f"{reg.name} is exported from diffusers.{posixpath.dirname(rel).replace('/', '.')} but not from "
+                    "the top-level `diffusers` namespace (so it has no dummy object).",
                     "Register it with export=true, or drop it from this init if it is internal.",
                     True,
                 )

@@ -15,6 +15,7 @@ every other byte of the file alone, and the checker can point at the exact line.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -430,9 +431,10 @@ _DEF_PATTERNS = (r"^\s*(?:class|def|async\s+def)\s+{0}\b", r"^\s*{0}\s*(?::|=)")
 _IMPORT_LINE = re.compile(r"^\s*(?:from\s+\S+\s+)?import\s+(.*)$", re.M)
 
 
+@functools.lru_cache(maxsize=8192)
 def defines_name(source: str, name: str) -> bool:
     """Whether a module defines or imports `name` at any level (a fast textual check, no import)."""
-    if not re.search(rf"\b{re.escape(name)}\b", source):
+    if name not in source or not re.search(rf"\b{re.escape(name)}\b", source):
         return False
     escaped = re.escape(name)
     for pattern in _DEF_PATTERNS:

@@ -28,7 +28,7 @@ from ..errors import IntegratorError
 from .backends import canonical, dummy_module_for, guard_condition, infer_backends, package_guard_order
 from .dummies import dummy_file_rel, generate_dummy_files, names_in_dummy_file, read_backend_objects, render_dummy_file
 from .edit import LINE_LENGTH, InitEditor, find_entry, new_entry_lines, render_entry, render_import_names
-from .graph import TOP_INIT, Registration, build_graph, join
+from .graph import TOP_INIT, Graph, Registration, build_graph, join
 from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
 from .schema import NameStatus, SymbolSpec
 from .sorting import init_isort_key, insert_sorted, ruff_member_key
@@ -182,7 +182,11 @@ def select_block(parsed: ParsedInit, op: _Op, tree: SourceTree) -> Block | None:
     """The guard block `op` belongs in, or None when a new block must be created."""
     if op.half == "plain":
         guarded = [block for block in parsed.blocks("plain") if block.guard is not None]
-        return guarded[-1] if guarded else parsed.typing[0]
+        if guarded:
+            return guarded[-1]
+        loose = parsed.typing[0]
+        # A family whose imports are all unguarded (autoencoders) stays so; an empty one gets a guard.
+        return loose if loose.entries or not op.backends else None
     blocks = [block for block in parsed.blocks(op.half) if block.guard is not None]
     exact = [block for block in blocks if block.backend_set == op.backends]
     if exact:
@@ -247,7 +251,20 @@ def apply_op(editor: InitEditor, op: _Op, tree: SourceTree) -> tuple[list[str], 
     return changed, [name for name in op.names if name not in changed]
 
 
+def _create_plain_block(editor: InitEditor, op: _Op) -> None:
+    """`if is_torch_available():` with the first import, at the end of a family init that has none."""
+    order = canonical(op.backends)
+    ensure_utils_imports(editor, [f"is_{name}_available" for name in order])
+    condition = " and ".join(f"is_{name}_available()" for name in order)
+    body = render_entry("import", "    ", op.key, sorted(op.names, key=ruff_member_key), False)
+    lines = editor.text.rstrip("\n").split("\n")
+    editor.text = "\n".join([*lines, "", "", f"if {condition}:", *body]) + "\n"
+
+
 def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
+    if op.half == "plain":
+        _create_plain_block(editor, op)
+        return
     parsed = editor.parsed
     top = editor.rel == TOP_INIT
     depth = parsed.package_depth
@@ -407,7 +424,22 @@ def plan_register(
 
     exported = {symbol.name for symbol in symbols if symbol.export}
     _sync_dummies(tree, plan, exported)
+    _note_dummy_changes(tree, plan, package_rel)
     return plan
+
+
+def _note_dummy_changes(tree: SourceTree, plan: Plan, package_rel: str) -> None:
+    """Records which names a dummy file gained or lost, per name."""
+    for rel, text in plan.files.items():
+        if not rel.startswith("utils/dummy_"):
+            continue
+        before = set(names_in_dummy_file(tree.read(rel) or ""))
+        after = set(names_in_dummy_file(text or ""))
+        for name, status in plan.statuses.items():
+            if name in after - before:
+                _note(status.added_to, f"{package_rel}/{rel}")
+            elif name in before - after:
+                _note(status.removed_from, f"{package_rel}/{rel}")
 
 
 def _note(items: list[str], value: str) -> None:
@@ -475,9 +507,14 @@ def plan_unregister(
     *,
     select: Callable[[Registration], bool] | None = None,
     package_rel: str = "src/diffusers",
+    graph: Graph | None = None,
 ) -> Plan:
-    """New texts for every file that unregistering `names` changes (every init, both halves, dummies)."""
-    graph = build_graph(tree)
+    """New texts for every file that unregistering `names` changes (every init, both halves, dummies).
+
+    `select` narrows the registrations removed (the strip-and-restore proof removes only those that lead to
+    the module being stripped); `graph` reuses a graph already built for `tree`.
+    """
+    graph = graph or build_graph(tree)
     wanted = set(names)
     chosen = [reg for reg in graph.registrations if reg.name in wanted and (select is None or select(reg))]
     plan = Plan()
@@ -493,35 +530,28 @@ def plan_unregister(
     for rel, wanted_here in targets.items():
         text = tree.read(rel)
         editor = InitEditor(rel, text, top=rel == TOP_INIT)
-        remaining = set(wanted_here)
-        while remaining:
+        # Every occurrence goes, duplicates included (they share the same half, key and name).
+        while True:
             parsed = editor.parsed
             hit = None
             for half in ("structure", "typing", "plain"):
                 for _, entry in parsed.entries(half):
-                    names_here = [name for name in entry.names if (half, entry.key, name) in remaining]
+                    names_here = [name for name in entry.names if (half, entry.key, name) in wanted_here]
                     if names_here:
-                        hit = (half, entry, names_here)
+                        hit = (entry, names_here)
                         break
                 if hit:
                     break
             if hit is None:
                 break
-            half, entry, names_here = hit
+            entry, names_here = hit
             editor.remove_from_entry(entry, names_here)
             for name in names_here:
-                remaining.discard((half, entry.key, name))
                 _note(plan.statuses[name].removed_from, f"{package_rel}/{rel}")
         if editor.text != text:
             plan.files[rel] = editor.text
     _sync_dummies(tree, plan, set())
-    for rel, text in plan.files.items():
-        if rel.startswith("utils/dummy_"):
-            before = set(names_in_dummy_file(tree.read(rel) or ""))
-            after = set(names_in_dummy_file(text or ""))
-            for name in names:
-                if name in before - after:
-                    _note(plan.statuses[name].removed_from, f"{package_rel}/{rel}")
+    _note_dummy_changes(tree, plan, package_rel)
     return plan
 
 

@@ -31,6 +31,10 @@ class SourceTree(Protocol):
         """Paths of the `.py` files whose text contains `word` (as a whole identifier)."""
         ...
 
+    def modules_in(self, folder: str) -> list[str]:
+        """Paths of the `.py` files directly inside `folder` (relative to the package)."""
+        ...
+
 
 class CheckoutTree:
     """A checkout's package folder, read once per file."""
@@ -57,6 +61,12 @@ class CheckoutTree:
             if text is not None and word in text and pattern.search(text):
                 found.add(rel)
         return found
+
+    def modules_in(self, folder: str) -> list[str]:
+        base = self.checkout.package_dir / folder
+        if not base.is_dir():
+            return []
+        return sorted(f"{folder}/{path.name}" if folder else path.name for path in base.glob("*.py"))
 
     def to_root(self, rel: str) -> str:
         """The same path relative to the checkout root (what `Checkout.write_files` takes)."""
@@ -108,6 +118,12 @@ class MemoryTree:
         if rel in self.changes:
             return self.changes[rel]
         return self.files.get(rel)
+
+    def modules_in(self, folder: str) -> list[str]:
+        prefix = f"{folder}/" if folder else ""
+        found = {rel for rel in self.files if rel.startswith(prefix) and "/" not in rel[len(prefix) :]}
+        found |= {rel for rel in self.changes if rel.startswith(prefix) and "/" not in rel[len(prefix) :]}
+        return sorted(rel for rel in found if rel.endswith(".py") and self.read(rel) is not None)
 
     def apply(self, changes: Mapping[str, str | None]) -> None:
         self.changes.update(changes)
