@@ -70,6 +70,44 @@ def tiny_vae_config(dims: str) -> dict[str, Any]:
     }
 
 
+def autoencoder_defaults(dims: str) -> dict[str, Any]:
+    """`__init__` defaults of the scaffolded autoencoder (placeholders for the real checkpoint's config)."""
+    defaults: dict[str, Any] = {
+        "latent_channels": 16,
+        "block_out_channels": (128, 256, 512, 512),
+        "layers_per_block": 2,
+        "norm_num_groups": 32,
+    }
+    if dims == "2d":
+        defaults["scaling_factor"] = 1.0
+    else:
+        defaults["scale_factor_spatial"] = 8
+    return defaults
+
+
+def tiny_autoencoder_config(dims: str) -> dict[str, Any]:
+    """The scaffolded autoencoder at test size: 4 latent channels, 2x spatial compression."""
+    config: dict[str, Any] = {
+        "latent_channels": 4,
+        "block_out_channels": (8, 16),
+        "layers_per_block": 1,
+        "norm_num_groups": 4,
+    }
+    if dims == "2d":
+        config["scaling_factor"] = 1.5
+        config["shift_factor"] = 0.1
+    else:
+        config["scale_factor_spatial"] = 2
+    return config
+
+
+def vae_factors(dims: str, own_autoencoder: bool) -> tuple[int, int]:
+    """(spatial, temporal) compression of the VAE the tiny pipelines use."""
+    if own_autoencoder:
+        return 2, 1
+    return (2, 1) if dims == "2d" else (8, 4)
+
+
 def tiny_text_encoder_config() -> dict[str, Any]:
     """A two-layer `T5EncoderModel` whose hidden size matches the tiny transformer's `text_dim`."""
     return {

@@ -191,7 +191,7 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
     if names.autoencoder:
         plan.create(
             f"{pkg}/models/autoencoders/{names.autoencoder_module}.py",
-            render("autoencoder.py.j2", **common),
+            render("autoencoder.py.j2", defaults=_py_dict(configs.autoencoder_defaults(dims)), **common),
             "The autoencoder: a KL VAE the pipelines use to map pixels to latents and back.",
             "autoencoder",
         )
@@ -210,7 +210,7 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
         "text_encoder": {key: py(value) for key, value in configs.tiny_text_encoder_config().items()},
         "vocab_words": " ".join(configs.TINY_VOCAB_WORDS),
         "call": call,
-        "latent": _latent_size(dims, call),
+        "latent": _latent_size(dims, call, bool(names.autoencoder)),
     }
     if names.pipelines:
         folder = f"{pkg}/pipelines/{names.pipeline_package}"
@@ -299,7 +299,7 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
                 ),
                 output_name=output_name,
                 output_shape=_output_shape(dims, call),
-                latent_shape=_latent_shape(dims, tiny, call),
+                latent_shape=_latent_shape(dims, tiny, call, bool(names.autoencoder)),
                 workflows=py(list(tasks)),
                 **test_context,
                 **common,
@@ -310,17 +310,22 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
         _test_package_init(checkout, plan, f"tests/modular_pipelines/{names.modular_package}")
 
     if names.transformer:
-        _model_tests(checkout, plan, names, dims, model_source, tiny_py, common)
+        module, source = names.transformer_module, model_source
+        _model_tests(checkout, plan, "transformer", names.transformer, module, source, tiny_py, common)
+    if names.autoencoder:
+        module = names.autoencoder_module
+        source = plan.creates[f"{pkg}/models/autoencoders/{module}.py"]
+        tiny_vae = _py_dict(configs.tiny_autoencoder_config(dims))
+        _model_tests(checkout, plan, "autoencoder", names.autoencoder, module, source, tiny_vae, common)
 
     plan.create(
         names.conversion_script,
         render(
             "convert.py.j2",
-            defaults={key: py(value) for key, value in configs.transformer_defaults(dims).items()},
+            defaults=_py_dict(configs.transformer_defaults(dims)),
+            vae_defaults=_py_dict(configs.autoencoder_defaults(dims)),
             **common,
-        )
-        if names.transformer
-        else render("convert_autoencoder.py.j2", **common),
+        ),
         "Weight conversion: the key-mapping table, with marked places for the fused-QKV split and the "
         "shift/scale order.",
         "conversion",
@@ -330,33 +335,46 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
 
 
 def _model_tests(
-    checkout: Checkout, plan: _Plan, names: ScaffoldNames, dims: str, model_source: str, tiny_py: dict, common: dict
+    checkout: Checkout, plan: _Plan, kind: str, class_name: str, module: str, source: str, tiny: dict, common: dict
 ) -> None:
-    path = f"tests/models/transformers/test_models_{names.transformer_module}.py"
-    input_shape = "(4, 8, 8)" if dims == "2d" else "(4, 2, 8, 8)"
-    config_body = render("tests/model_tester_config.py.j2", tiny=tiny_py, input_shape=input_shape, **common)
-    config_body = config_body.rstrip("\n")
+    """The model test file of the transformer or the autoencoder, via upstream's generator where it exists."""
+    dims = common["dims"]
+    folder = "transformers" if kind == "transformer" else "autoencoders"
+    path = f"tests/models/{folder}/test_models_{module}.py"
+    if kind == "transformer":
+        input_shape, size = ("(4, 8, 8)", 8) if dims == "2d" else ("(4, 2, 8, 8)", 8)
+    else:
+        input_shape, size = ("(3, 16, 16)", 16) if dims == "2d" else ("(3, 3, 16, 16)", 16)
+    config_body = render(
+        "tests/model_tester_config.py.j2", kind=kind, tiny=tiny, input_shape=input_shape, size=size, **common
+    ).rstrip("\n")
     if (checkout.root / UPSTREAM_GENERATOR).is_file():
-        model_rel = f"src/diffusers/models/transformers/{names.transformer_module}.py"
-        content = generate_with_upstream(checkout, model_rel, model_source, config_body)
+        model_rel = f"src/diffusers/models/{folder}/{module}.py"
+        content = generate_with_upstream(checkout, model_rel, source, config_body)
         purpose = f"Model tests written by the checkout's {UPSTREAM_GENERATOR}, with the tiny config filled in."
     else:
-        stem = names.transformer.replace("2DModel", "").replace("3DModel", "").replace("Model", "")
+        stem = class_name.replace("2DModel", "").replace("3DModel", "").replace("Model", "")
         content = render(
             "tests/test_model.py.j2",
+            kind=kind,
+            model_class=class_name,
+            subfolder="transformer" if kind == "transformer" else "vae",
             config_class=f"{stem}TesterConfig",
             test_stem=stem,
             config_body=config_body,
             **common,
         )
-        purpose = "Model tests on BaseModelTesterConfig + tester mixins (they skip where tests/models/testing_utils is missing)."
-        plan.skipped.append(
-            f"{UPSTREAM_GENERATOR} is not in this checkout: the model tests come from the scaffold's template."
+        purpose = (
+            "Model tests on BaseModelTesterConfig + the tester mixins (they skip, saying why, where "
+            "tests/models/testing_utils is missing)."
         )
+        note = f"{UPSTREAM_GENERATOR} is not in this checkout: the model tests come from the scaffold's template."
+        if note not in plan.skipped:
+            plan.skipped.append(note)
     if not (checkout.root / "tests/models/testing_utils/__init__.py").is_file():
-        plan.skipped.append(
-            "tests/models/testing_utils is missing here: the model tests skip with that reason until run in a git clone."
-        )
+        note = "tests/models/testing_utils is missing here: the model tests skip with that reason outside a git clone."
+        if note not in plan.skipped:
+            plan.skipped.append(note)
     plan.create(path, content, purpose, "tests")
 
 
@@ -497,11 +515,15 @@ def _tiny_vae(names: ScaffoldNames, dims: str) -> dict:
     return configs.tiny_vae_config(dims)
 
 
-def _latent_size(dims: str, call: dict) -> dict:
-    spatial = 2 if dims == "2d" else 8
+def _py_dict(values: dict) -> dict[str, str]:
+    return {key: py(value) for key, value in values.items()}
+
+
+def _latent_size(dims: str, call: dict, own_autoencoder: bool) -> dict:
+    spatial, temporal = configs.vae_factors(dims, own_autoencoder)
     size = {"height": call["height"] // spatial, "width": call["width"] // spatial}
     if dims == "3d":
-        size["frames"] = (call["num_frames"] - 1) // 4 + 1
+        size["frames"] = (call["num_frames"] - 1) // temporal + 1
     return size
 
 
@@ -511,8 +533,8 @@ def _output_shape(dims: str, call: dict) -> str:
     return py((1, call["num_frames"], call["height"], call["width"], 3))
 
 
-def _latent_shape(dims: str, tiny: dict, call: dict) -> str:
-    size = _latent_size(dims, call)
+def _latent_shape(dims: str, tiny: dict, call: dict, own_autoencoder: bool) -> str:
+    size = _latent_size(dims, call, own_autoencoder)
     if dims == "2d":
         return py((1, tiny["in_channels"], size["height"], size["width"]))
     return py((1, tiny["in_channels"], size["frames"], size["height"], size["width"]))

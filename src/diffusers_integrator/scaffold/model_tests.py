@@ -42,7 +42,8 @@ def generate_with_upstream(checkout: Checkout, model_rel: str, model_source: str
             f"{UPSTREAM_GENERATOR} failed on the scaffolded model: {result.stderr.strip()[-500:]}",
             "Check that the script runs in this checkout (`python utils/generate_model_tests.py --help`).",
         )
-    return fill_upstream_tests(result.stdout.rstrip("\n") + "\n", config_body)
+    text = fill_upstream_tests(result.stdout.rstrip("\n") + "\n", config_body)
+    return repair_stale_imports(text, checkout)
 
 
 def fill_upstream_tests(text: str, config_body: str) -> str:
@@ -89,6 +90,25 @@ def fill_upstream_tests(text: str, config_body: str) -> str:
     # The config builds on upstream's base class (the generator leaves it bare).
     text = re.sub(rf"^class {config.name}:$", f"class {config.name}(BaseModelTesterConfig):", text, flags=re.M)
     return wrap_class_headers(_add_to_import(text, "..testing_utils", "BaseModelTesterConfig"))
+
+
+def repair_stale_imports(text: str, checkout: Checkout) -> str:
+    """Moves tester mixins the generator imports from a module that no longer defines them to `..testing_utils`.
+
+    Upstream's generator still imports `LoraHotSwappingForModelTesterMixin` from `tests/models/test_modeling_common.py`
+    although the mixin moved into `tests/models/testing_utils`; the generated file would not import.
+    """
+    common = checkout.root / "tests/models/test_modeling_common.py"
+    testing_utils = checkout.root / "tests/models/testing_utils/__init__.py"
+    exported = testing_utils.read_text(encoding="utf-8") if testing_utils.is_file() else ""
+    defined = common.read_text(encoding="utf-8") if common.is_file() else ""
+    for match in list(re.finditer(r"^from \.\.test_modeling_common import (\w+)\n", text, re.M)):
+        name = match.group(1)
+        if re.search(rf"^class {name}\b", defined, re.M) or not re.search(rf"\b{name}\b", exported):
+            continue
+        text = text.replace(match.group(0), "", 1)
+        text = _add_to_import(text, "..testing_utils", name)
+    return text
 
 
 def _add_to_import(text: str, module: str, name: str) -> str:

@@ -81,29 +81,26 @@ def register(
 ) -> tuple[list[FileChange], list[str], str]:
     """Registers every public name; returns (changes, names registered, summary).
 
-    `planned` maps root-relative paths to the texts the scaffold writes (used to plan a dry run).
+    A real run calls `register_names` on the files just written. A dry run plans the same registration with the
+    registry's planner over the checkout plus `planned` (root-relative path -> text), and writes nothing.
     """
-    from .. import registry
+    from ..registry import register_names
+    from ..registry.register import plan_register
+    from ..registry.tree import CheckoutTree
 
     specs = symbol_specs(names, checkout.package_rel)
     if not specs:
         return [], [], "No public names to register."
-    if not dry_run and hasattr(registry, "register_names"):
-        result = registry.register_names(checkout, specs, dry_run=False)
-        registered = [status.name for status in result.names]
-        return list(result.changes), registered, result.summary
-
-    from ..registry.register import plan_register
-    from ..registry.tree import CheckoutTree
+    if not dry_run:
+        result = register_names(checkout, specs)
+        return list(result.changes), [status.name for status in result.names], result.summary
 
     base = CheckoutTree(checkout)
     prefix = checkout.package_rel + "/"
     overlay = {path[len(prefix) :]: text for path, text in planned.items() if path.startswith(prefix)}
     plan = plan_register(_OverlayTree(base, overlay), specs, package_rel=checkout.package_rel)
-    files = {base.to_root(rel): text for rel, text in plan.files.items()}
-    changes = checkout.write_files(files, dry_run=dry_run)
-    registered = [spec.name for spec in specs]
-    edited = sorted({change.path for change in changes if change.action != "unchanged"})
-    verb = "would edit" if dry_run else "edited"
-    summary = f"Registered {len(registered)} names; {verb} {len(edited)} init/dummy files."
-    return changes, registered, summary
+    files = {base.to_root(rel): text for rel, text in sorted(plan.files.items())}
+    changes = checkout.write_files(files, dry_run=True) if files else []
+    touched = [change.path for change in changes if change.action != "unchanged"]
+    summary = f"Would register {len(specs)} name(s) in {len(touched)} init/dummy file(s)."
+    return changes, [spec.name for spec in specs], summary
