@@ -25,6 +25,7 @@ class RegistryOutcome:
     detail: str
     registration: list[Finding] = field(default_factory=list)
     dummies: list[Finding] = field(default_factory=list)
+    broken: bool = False
 
 
 def _engine(name: str) -> Callable[..., Any] | None:
@@ -35,18 +36,30 @@ def _engine(name: str) -> Callable[..., Any] | None:
     return getattr(registry, name, None)
 
 
-def check(checkout: Checkout) -> RegistryOutcome:
+def check(checkout: Checkout, keep: Callable[[str | None, str, int | None], bool] | None = None) -> RegistryOutcome:
+    """The engine's findings (errors and warnings) as ours; `keep(name, path, line)` selects those of a change."""
     check_registration = _engine("check_registration")
     if check_registration is None:
         return RegistryOutcome(False, NOT_AVAILABLE)
     kwargs = {"max_findings": 10_000} if "max_findings" in inspect.signature(check_registration).parameters else {}
-    report = check_registration(checkout, **kwargs)
-    outcome = RegistryOutcome(True, f"registry engine: {getattr(report, 'summary', '') or 'check_registration'}"[:300])
+    try:
+        report = check_registration(checkout, **kwargs)
+    except Exception as error:  # the engine is another contributor's: its failure must not sink the other checks
+        return RegistryOutcome(True, f"registry engine failed: {type(error).__name__}: {error}"[:300], broken=True)
+    outcome = RegistryOutcome(True, "registry engine (check_registration)")
+    left_out = 0
     for item in getattr(report, "findings", []):
         if getattr(item, "severity", "error") == "info":
             continue
+        if keep is not None and not keep(
+            getattr(item, "name", None), str(getattr(item, "path", "")), getattr(item, "line", None)
+        ):
+            left_out += 1
+            continue
         finding = _finding(item)
         (outcome.dummies if finding.check == "dummies" else outcome.registration).append(finding)
+    if left_out:
+        outcome.detail += f"; {left_out} finding(s) the tree had before this change left out (scope=all shows them)"
     return outcome
 
 

@@ -158,3 +158,11 @@ def _is_pipeline_class(node: ast.ClassDef) -> bool:
     if node.name.startswith("Onnx") or any(base.startswith("Onnx") for base in bases):
         return False
     return any(base.endswith("Pipeline") for base in bases)
+
+
+_TOP_LEVEL = re.compile(r"^(?:class|def)\s+(\w+)|^([A-Z_][A-Z0-9_]*)\s*=", re.M)
+
+
+def top_level_names(text: str) -> set[str]:
+    """Classes, functions and constants a module defines at top level (cheap: no parsing)."""
+    return {next(g for g in match.groups() if g) for match in _TOP_LEVEL.finditer(text)}

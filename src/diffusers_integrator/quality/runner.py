@@ -355,11 +355,59 @@ def _pipeline_code(context: Context) -> Outcome:
 
 
 def _registry(context: Context, wanted: list[str]) -> Outcome:
-    outcome = registration.check(context.checkout)
-    if not outcome.available:
-        return Outcome([CheckSummary(check=name, status="skipped", detail=outcome.detail) for name in wanted])
+    scope = context.scope
+    keep = None
+    if scope.kind != "all":
+        relevant = _registration_relevance(context)
+        if relevant is None:
+            why = (
+                "skipped: the change touches no init, dummy file or top-level definition, so registrations are as "
+                "at the merge-base (scope=all checks them)"
+            )
+            return Outcome([CheckSummary(check=name, status="skipped", detail=why) for name in wanted])
+
+        def keep(name: str | None, path: str, line: int | None) -> bool:
+            if name is not None and name in relevant:
+                return True
+            return scope.includes(path) and (line is None or scope.is_new(path, line))
+
+    outcome = registration.check(context.checkout, keep)
+    if not outcome.available or outcome.broken:
+        status = "broken" if outcome.broken else "skipped"
+        return Outcome([CheckSummary(check=name, status=status, detail=outcome.detail) for name in wanted])
     findings = [f for name in wanted for f in (outcome.registration if name == "registration" else outcome.dummies)]
     return Outcome([CheckSummary(check=name, status="passed", detail=outcome.detail) for name in wanted], findings)
+
+
+def _registration_relevance(context: Context) -> set[str] | None:
+    """The names whose registration the change may have broken, or None when it cannot have broken any.
+
+    Registrations live in inits and dummy files and point at top-level definitions of modules, so only a
+    change to an init or a dummy file, a deleted module, or a removed top-level definition can break them.
+    """
+    checkout, scope = context.checkout, context.scope
+    package = checkout.package_rel + "/"
+
+    def registration_file(path: str) -> bool:
+        return path.startswith(package) and (
+            path.endswith("/__init__.py") or path.startswith(package + "utils/dummy_")
+        )
+
+    touched = [p for p in [*scope.files, *scope.deleted] if scope.includes(p) or p in scope.deleted]
+    names: set[str] = set()
+    relevant = False
+    for path in touched:
+        if not path.startswith(package):
+            continue
+        if registration_file(path) or path in scope.deleted:
+            relevant = True
+            names |= scope.words.get(path, set())
+        if path in scope.removed_definitions:
+            relevant = True
+            names |= scope.removed_definitions[path]
+        if scope.new_lines.get(path, False) is None and path.endswith(".py") and (checkout.root / path).is_file():
+            names |= rules.top_level_names(checkout.read_text(path))  # a new module: its names are new
+    return names if relevant else None
 
 
 def _upstream(context: Context, skip_copies: bool) -> Outcome:

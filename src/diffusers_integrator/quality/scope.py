@@ -29,6 +29,11 @@ class Scope:
     # path -> line numbers added since the merge-base; None means the whole file is new; absent: untouched.
     new_lines: dict[str, set[int] | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Identifiers on the lines the change adds or removes, per file.
+    words: dict[str, set[str]] = field(default_factory=dict)
+    # Files the change deletes, and top-level names it removes from a file (renamed or dropped definitions).
+    deleted: list[str] = field(default_factory=list)
+    removed_definitions: dict[str, set[str]] = field(default_factory=dict)
     _file_set: set[str] = field(init=False, repr=False, default_factory=set)
 
     def __post_init__(self) -> None:
@@ -64,8 +69,15 @@ def resolve_scope(checkout: Checkout, scope: str | list[str]) -> Scope:
     notes: list[str] = []
     if facts.is_repo and facts.merge_base is None:
         notes.append("the repository has no commit yet: every file counts as new")
-    new_lines = _new_lines(checkout, facts.merge_base, facts.changed) if facts.is_repo else {}
-    base = {"merge_base": facts.merge_base, "is_git": facts.is_repo and facts.merge_base is not None}
+    diff = _diff(checkout, facts.merge_base, facts.changed) if facts.is_repo else _Diff()
+    new_lines = diff.new_lines
+    base = {
+        "merge_base": facts.merge_base,
+        "is_git": facts.is_repo and facts.merge_base is not None,
+        "words": diff.words,
+        "deleted": diff.deleted,
+        "removed_definitions": diff.removed_definitions,
+    }
     if isinstance(scope, list):
         roots = []
         for raw in scope:
@@ -99,28 +111,60 @@ def _walk(checkout: Checkout, folder: str) -> list[str]:
     ]
 
 
-def _new_lines(checkout: Checkout, merge_base: str | None, changed: list[str]) -> dict[str, set[int] | None]:
-    """Added line numbers per file since `merge_base` (untracked and new files: None, all of it)."""
+_WORD = re.compile(r"[A-Za-z_]\w{2,}")
+_DEFINITION = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
+
+
+@dataclass
+class _Diff:
+    new_lines: dict[str, set[int] | None] = field(default_factory=dict)
+    words: dict[str, set[str]] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    removed_definitions: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _diff(checkout: Checkout, merge_base: str | None, changed: list[str]) -> _Diff:
+    """What `git diff -U0 <merge-base>` says: added lines per file (untracked and new files: None, all of it),
+    the identifiers on changed lines, deleted files, and top-level definitions a file lost."""
+    diff = _Diff()
     if merge_base is None:
-        return dict.fromkeys(changed)
+        diff.new_lines = dict.fromkeys(changed)
+        return diff
     out = git(checkout, "diff", "-U0", "--no-color", "--no-ext-diff", "--no-renames", merge_base, "--")
-    result: dict[str, set[int] | None] = {}
     for chunk in re.split(r"^diff --git ", out, flags=re.M)[1:]:
         header = re.search(r"^\+\+\+ (?:b/)?(.+)$", chunk, re.M)
-        if header is None or header.group(1) == "/dev/null":
+        if header is None:
             continue
         path = header.group(1).strip()
+        removed_text = [line[1:] for line in chunk.splitlines() if line.startswith("-") and not line.startswith("---")]
+        added_text = [line[1:] for line in chunk.splitlines() if line.startswith("+") and not line.startswith("+++")]
+        if path == "/dev/null":
+            old = re.search(r"^--- (?:a/)?(.+)$", chunk, re.M)
+            if old:
+                path = old.group(1).strip()
+                diff.deleted.append(path)
+        diff.words[path] = {word for line in removed_text + added_text for word in _WORD.findall(line)}
+        if path in diff.deleted:
+            continue
+        gone = _definitions(removed_text) - _definitions(added_text)
+        if gone:
+            diff.removed_definitions[path] = gone
         if re.search(r"^new file mode", chunk, re.M):
-            result[path] = None
+            diff.new_lines[path] = None
             continue
         lines: set[int] = set()
         for match in _HUNK.finditer(chunk):
             start, count = int(match.group(1)), int(match.group(2) or 1)
             lines.update(range(start, start + count))
-        result[path] = lines
+        diff.new_lines[path] = lines
     for path in changed:  # untracked files are not in `git diff`
-        result.setdefault(path, None)
-    return result
+        if path not in diff.deleted:
+            diff.new_lines.setdefault(path, None)
+    return diff
+
+
+def _definitions(lines: list[str]) -> set[str]:
+    return {next(g for g in match.groups() if g) for line in lines if (match := _DEFINITION.match(line))}
 
 
 def git(checkout: Checkout, *args: str) -> str:
