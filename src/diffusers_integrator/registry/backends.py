@@ -77,8 +77,9 @@ def module_imports(source: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def _closure(tree: SourceTree, module_rel: str, top_package: str) -> tuple[set[str], list[str]]:
+def module_backends(tree: SourceTree, module_rel: str) -> tuple[set[str], list[str]]:
     """Backends a module and the sibling modules it imports (transitively) import at module level."""
+    top_package = module_rel.split("/")[0]
     folder = posixpath.dirname(module_rel)
     needed: set[str] = set()
     reasons: list[str] = []
@@ -117,7 +118,7 @@ def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
     if top_package in _TORCH_PACKAGES:
         needed.add("torch")
         reasons.append(f"lives under {top_package}/ (torch)")
-    own, own_reasons = _closure(tree, module_rel, top_package)
+    own, own_reasons = module_backends(tree, module_rel)
     needed |= own
     reasons += own_reasons
     folder = posixpath.dirname(module_rel)
@@ -130,7 +131,7 @@ def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
                 continue
             if "." + stem in module_imports(tree.read(sibling) or ""):
                 users.append(posixpath.basename(sibling))
-                closure, _ = _closure(tree, sibling, top_package)
+                closure, _ = module_backends(tree, sibling)
                 shared = closure if shared is None else shared & closure
         extra = (shared or set()) - needed
         if extra:

@@ -14,6 +14,7 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass
 
+from .backends import module_backends
 from .dummies import generate_dummy_files, names_in_dummy_file, read_backend_objects
 from .graph import TOP_INIT, Graph, Registration, build_graph, final_targets
 from .model import ParsedInit, defines_name
@@ -53,7 +54,7 @@ def check_tree(tree: SourceTree, names: list[str] | None = None) -> tuple[list[F
     findings: list[Finding] = []
     findings += _check_halves(graph)
     findings += _check_targets(graph, tree)
-    findings += _check_guards(graph)
+    findings += _check_guards(graph, tree)
     findings += _check_sorting(graph)
     findings += _check_dummies(graph, tree)
     if wanted is not None:
@@ -318,7 +319,7 @@ def _halves_agree(graph: Graph, reg: Registration) -> bool:
     return True
 
 
-def _check_guards(graph: Graph) -> list[Finding]:
+def _check_guards(graph: Graph, tree: SourceTree) -> list[Finding]:
     out = []
     by_name: dict[str, list[Registration]] = defaultdict(list)
     for reg in graph.in_init(TOP_INIT):
@@ -358,6 +359,33 @@ def _check_guards(graph: Graph) -> list[Finding]:
                         True,
                     )
                 )
+    # The guard that loads a name from its module must cover what the module imports at module level.
+    imports_of: dict[str, tuple[set[str], list[str]]] = {}
+    for reg in graph.registrations:
+        if reg.target_kind != "module" or reg.half not in ("structure", "plain") or reg.block.guard is None:
+            continue
+        top_package = reg.target.split("/")[0]
+        if top_package not in ("pipelines", "modular_pipelines", "schedulers"):
+            continue  # upstream keeps every model in the torch block whatever it imports
+        if reg.target not in imports_of:
+            imports_of[reg.target] = module_backends(tree, reg.target)
+        needed, reasons = imports_of[reg.target]
+        missing = needed - reg.block.effective_backends
+        if missing:
+            out.append(
+                Finding(
+                    "guard-misses-backend",
+                    "warning",
+                    reg.init,
+                    reg.line,
+                    reg.name,
+                    f"{reg.name} is loaded under a {_fmt(reg.block.effective_backends)} guard, but {reg.target} "
+                    f"needs {_fmt(missing)} too ({'; '.join(reasons)}): without it the import fails instead of "
+                    "giving the dummy.",
+                    f"Register it under {_fmt(reg.block.effective_backends | missing)} (every init and the dummies).",
+                    True,
+                )
+            )
     for rel, parsed in graph.inits.items():
         for block in parsed.blocks():
             if block.guard is None or block.node is None or not isinstance(block.node, ast.Try):

@@ -82,6 +82,11 @@ class Block:
         """The backends of this block's own guard (nested guards are linked to their dummy module, not nested)."""
         return self.guard.backend_set if self.guard else frozenset()
 
+    @property
+    def effective_backends(self) -> frozenset[str]:
+        """This guard and the guards it is nested in: what must be installed for the body to run."""
+        return self.backend_set | (self.parent.effective_backends if self.parent else frozenset())
+
     def walk(self):
         yield self
         for child in self.children:

@@ -104,7 +104,7 @@ def resolve_symbols(
         rel = module_rel_of(spec.module, package_rel)
         source = tree.read(rel)
         if source is None:
-            if tree.read(rel[: -len(".py")] + "/__init__.py") is not None:
+            if tree.modules_in(rel[: -len(".py")]):
                 problems.append(f"`{spec.module}` is a package; give the module file that defines {spec.name}")
             else:
                 problems.append(f"{package_rel}/{rel} does not exist (module of {spec.name})")
@@ -407,7 +407,7 @@ def plan_register(
             plan.files[rel] = _new_init(tree, rel, kinds[rel], ops)
             for op in ops:
                 for name in op.names:
-                    plan.statuses[name].added_to.append(f"{package_rel}/{rel}")
+                    _note(plan.statuses[name].added_to, f"{package_rel}/{rel}")
             continue
         editor = InitEditor(rel, text, top=rel == TOP_INIT)
         for op in ops:
