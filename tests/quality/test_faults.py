@@ -6,7 +6,7 @@ from pathlib import Path
 
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.quality import QualityRequest, run_quality
-from diffusers_integrator.quality.registration import NOT_AVAILABLE, _engine
+from diffusers_integrator.quality.registration import NOT_AVAILABLE, available
 from diffusers_integrator.workspace import run_git
 
 from .plant import (
@@ -114,7 +114,7 @@ def test_missing_dummy_goes_through_the_registry_engine(workspace: Path) -> None
     result = run_quality(checkout, QualityRequest(checks=["registration", "dummies"]))
 
     summary = {s.check: s for s in result.summary}
-    if _engine("check_registration") is None:
+    if not available():
         assert summary["dummies"].status == "skipped" and summary["dummies"].detail == NOT_AVAILABLE
         assert summary["registration"].detail == NOT_AVAILABLE
         assert result.findings == []
@@ -140,5 +140,5 @@ def test_registrations_are_not_rechecked_when_the_change_cannot_affect_them(work
 
     assert result.ok
     assert all(s.status == "skipped" for s in result.summary)
-    if _engine("check_registration") is not None:
+    if available():
         assert "touches no init, dummy file or top-level definition" in result.summary[0].detail

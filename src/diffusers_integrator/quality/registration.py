@@ -28,6 +28,11 @@ class RegistryOutcome:
     broken: bool = False
 
 
+def available() -> bool:
+    """Whether the registry engine exposes `check_registration` in this installation."""
+    return _engine("check_registration") is not None
+
+
 def _engine(name: str) -> Callable[..., Any] | None:
     try:
         from .. import registry
@@ -83,7 +88,7 @@ def _finding(item: Any) -> Finding:
 
 def sync(checkout: Checkout) -> tuple[bool, dict[str, str]]:
     """(engine available, new dummy file contents): upstream's generator output, through the registry."""
-    if _engine("check_registration") is None:
+    if not available():
         return False, {}
     from ..registry.dummies import generate_dummy_files
 

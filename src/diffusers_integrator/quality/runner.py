@@ -369,6 +369,8 @@ def _registry(context: Context, wanted: list[str]) -> Outcome:
         def keep(name: str | None, path: str, line: int | None) -> bool:
             if name is not None and name in relevant:
                 return True
+            if scope.kind == "paths":  # files named explicitly: everything in them
+                return scope.includes(path)
             return scope.includes(path) and (line is None or scope.is_new(path, line))
 
     outcome = registration.check(context.checkout, keep)
