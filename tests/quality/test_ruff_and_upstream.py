@@ -113,3 +113,15 @@ def test_upstream_check_copies_is_used_when_present_and_replaced_when_broken(wor
     assert fallback.summary[0].detail.startswith("upstream check broken: utils/check_copies.py: ModuleNotFoundError")
     assert "built-in re-derivation" in fallback.summary[0].detail
     assert [(f.code, f.path, f.line) for f in fallback.findings] == [("copy-mismatch", spot.path, spot.line)]
+
+
+def test_the_shipped_settings_are_diffusers_settings() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from diffusers_integrator.quality.ruff_checks import shipped_config
+
+    settings = tomllib.loads(shipped_config().read_text())
+    assert settings["line-length"] == 119
+    assert settings["lint"]["select"] == ["C", "E", "F", "I", "W"]
+    assert settings["lint"]["isort"] == {"lines-after-imports": 2, "known-first-party": ["diffusers"]}
+    assert set(settings["lint"]["per-file-ignores"]) == {"__init__.py", "**/utils/dummy_*.py"}
