@@ -84,6 +84,26 @@ def _quality(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _scaffold(args: argparse.Namespace) -> int:
+    from .checkout import Checkout
+    from .scaffold import ScaffoldRequest, scaffold
+    from .scaffold.text import render
+
+    request = ScaffoldRequest(
+        model_name=args.model_name,
+        component=args.component or ["transformer"],
+        dims=args.dims,
+        tasks=args.tasks,
+        pipeline=args.pipeline,
+        custom_scheduler=args.custom_scheduler,
+        lora=args.lora,
+        dry_run=args.dry_run,
+    )
+    result = scaffold(Checkout.find(args.checkout), request)
+    print(result.model_dump_json(indent=2) if args.json else render(result, diffs=args.dry_run), end="")
+    return 0
+
+
 def _sessions(args: argparse.Namespace) -> int:
     from .checkout import Checkout
     from .traces import find_session, list_sessions, read_trace, render_sessions, render_trace
@@ -164,6 +184,35 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--max-findings", type=int, default=200, help="Findings printed (default 200).")
     quality.add_argument("--json", action="store_true")
     quality.set_defaults(run=_quality)
+
+    scaffold_cmd = commands.add_parser(
+        "scaffold", help="Lay down every file of a new integration and register it (what the scaffold tool does)."
+    )
+    scaffold_cmd.add_argument("model_name", help="The model's name, e.g. Foo or my-model.")
+    scaffold_cmd.add_argument(
+        "--component",
+        action="append",
+        choices=["transformer", "autoencoder"],
+        help="A new model component (repeatable; default: transformer).",
+    )
+    scaffold_cmd.add_argument("--dims", choices=["2d", "3d"], default="2d", help="2d images or 3d videos.")
+    scaffold_cmd.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=["text2image", "image2image", "text2video", "image2video"],
+        help="Workflows (default: text2image for 2d, text2video for 3d).",
+    )
+    scaffold_cmd.add_argument(
+        "--pipeline", choices=["modular", "standard", "both", "none"], default="modular", help="Default: modular."
+    )
+    scaffold_cmd.add_argument("--custom-scheduler", action="store_true", help="Scaffold the model's own scheduler.")
+    scaffold_cmd.add_argument(
+        "--lora", action="store_true", help="Add LoRA support (PeftAdapterMixin + loader mixin)."
+    )
+    scaffold_cmd.add_argument("--dry-run", action="store_true", help="Show the names and every diff; write nothing.")
+    scaffold_cmd.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
+    scaffold_cmd.add_argument("--json", action="store_true")
+    scaffold_cmd.set_defaults(run=_scaffold)
 
     docs = commands.add_parser("docs", help="Check or rewrite the generated README tool list and docs/tools pages.")
     mode = docs.add_mutually_exclusive_group(required=True)

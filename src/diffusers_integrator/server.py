@@ -140,6 +140,21 @@ def _quality_models() -> tuple[type[BaseModel], type[BaseModel]]:
     return MakeQualityInput, JobResult[QualityResult]
 
 
+def _scaffold(session: IntegratorSession, request: Any, progress: ProgressFn) -> BaseModel:
+    from .scaffold import compact_result, scaffold
+
+    if not request.dry_run:
+        session.ensure_may_write("scaffold")
+    checkout = session.checkout()
+    return compact_result(checkout, scaffold(checkout, request, progress))
+
+
+def _scaffold_models() -> tuple[type[BaseModel], type[BaseModel]]:
+    from .scaffold.schema import ScaffoldRequest, ScaffoldResult
+
+    return ScaffoldRequest, ScaffoldResult
+
+
 def _list_skills(session: IntegratorSession, request: NoArguments, progress: ProgressFn) -> BaseModel:
     return list_skills()
 
@@ -220,7 +235,14 @@ def tool_specs() -> list[ToolSpec]:
         ),
         ToolSpec("list_skills", "List the skills", NoArguments, ListSkillsResult, _list_skills, "read"),
         ToolSpec("get_skill", "Read a skill file", GetSkillRequest, SkillFileContent, _get_skill, "read"),
-        _pending("scaffold", "Scaffold a new integration", "write", "issue 4"),
+        ToolSpec(
+            "scaffold",
+            "Scaffold a new integration",
+            *_scaffold_models(),
+            _scaffold,
+            # dry_run (the names and diffs for the plan) needs no approval; a real run passes the write gate itself.
+            "session",
+        ),
         _pending("register_lazy_import", "Register public names", "write", "issue 3"),
         _pending("unregister_lazy_import", "Unregister public names", "write", "issue 3", destructive=True),
         _pending("check_registration", "Check registrations", "read", "issue 3"),

@@ -40,7 +40,8 @@ def check_collisions(checkout: Checkout, names: ScaffoldNames, planned: Mapping[
     pattern = re.compile(r"^class (" + "|".join(re.escape(n) for n in sorted(wanted)) + r")\b", re.M)
     for path in sorted(checkout.package_dir.rglob("*.py")):
         rel = path.relative_to(checkout.root).as_posix()
-        if rel in ours:
+        # Dummy objects mirror registered names; the registry keeps them in step with the real modules.
+        if rel in ours or (path.parent.name == "utils" and path.name.startswith("dummy_")):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         for match in pattern.finditer(text):

@@ -80,7 +80,9 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
         written = checkout.write_files(plan.creates, dry_run=request.dry_run, create_only=True)
         written += checkout.write_files(plan.edits, dry_run=request.dry_run)
         report(3, 4, "registering names")
-        reg_changes, registered, reg_summary = register(checkout, names, plan.creates, dry_run=request.dry_run)
+        reg_changes, registered, reg_summary = register(
+            checkout, names, {**plan.creates, **plan.edits}, dry_run=request.dry_run
+        )
     except BaseException:
         if not request.dry_run:
             _roll_back(checkout, written, previous)

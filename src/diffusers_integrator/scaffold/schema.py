@@ -75,16 +75,18 @@ class ChecklistItem(BaseModel):
 class ScaffoldResult(BaseModel):
     """The answer of `scaffold`."""
 
-    dry_run: bool
+    dry_run: bool = Field(description="True when nothing was written (the diffs show what would be).")
     names: ScaffoldNames = Field(description="Every derived name (shown before writing under dry_run).")
     files: list[ScaffoldedFile] = Field(default_factory=list, description="Files created or edited, with purpose.")
     registered: list[str] = Field(default_factory=list, description="Public names registered (or to register).")
-    registration_summary: str = ""
+    registration_summary: str = Field(default="", description="What the registry did (or would do).")
     skipped: list[str] = Field(default_factory=list, description="What was not generated, and why.")
-    checklist: list[ChecklistItem] = Field(default_factory=list)
+    checklist: list[ChecklistItem] = Field(
+        default_factory=list, description="What to fill in now, each item with the skill section that explains it."
+    )
     changes: list[FileChange] = Field(default_factory=list, description="Per-file unified diffs.")
     diff_file: str | None = Field(
         default=None,
         description="When the diffs are too long to return, the file (under .diffusers-integrator/) holding them.",
     )
-    summary: str = ""
+    summary: str = Field(default="", description="One line: what was created, edited and registered.")
