@@ -67,12 +67,13 @@ def param_signature(name: str, tensor: torch.Tensor) -> ParamSig:
     module, _, leaf = name.rpartition(".")
     t = tensor.detach()
     shape = tuple(t.shape)
-    w = t.reshape(shape[0] if shape else 1, -1).to(torch.float64 if t.device.type == "cpu" else torch.float32)
+    # float32 matvecs (no float64 copy of the weights): ~1e-7 relative error, far inside the match tolerance.
+    w = t.reshape(shape[0] if shape else 1, -1).float()
     rows, cols = w.shape
-    row = (w @ _probe(cols).to(w.device, w.dtype)).double().cpu().numpy()
-    col = (_probe(rows).to(w.device, w.dtype) @ w).double().cpu().numpy() if t.ndim == 2 else None
+    row = (w @ _probe(cols).to(w.device, torch.float32)).double().cpu().numpy()
+    col = (_probe(rows).to(w.device, torch.float32) @ w).double().cpu().numpy() if t.ndim == 2 else None
     rowsum = w.sum(dim=1).double().cpu().numpy()
-    rowsq = (w * w).sum(dim=1).double().cpu().numpy()
+    rowsq = torch.linalg.vector_norm(w, dim=1).double().pow(2).cpu().numpy()
     spread = float(np.ptp(row)) if row.size > 1 else abs(float(row[0]))
     zero = not bool(np.any(row)) and not bool(np.any(rowsq))
     # A vector of near-identical rows (ones-initialised norm weights, zero biases) cannot be located by value.

@@ -1,0 +1,231 @@
+"""Parity overhead against the anchor: two bare forward passes (reference, then candidate).
+
+Model: the research-style DiT and its diffusers port at a mid-size config on CPU/float32 (compute-bound like a
+real component test, small enough for a 2-core machine). Model construction is the same in every variant and is
+left out of the timings.
+
+* compare-only: forward the reference, copy its output to CPU, forward the candidate, compare (`localize=False`);
+* with localisation: also summarise both models' weights, record every reference leaf's input/output on CPU,
+  align the modules and compare every candidate leaf on the fly, diagnose (`localize=True`).
+
+Peak memory is measured in fresh processes (one per variant) that build one model at a time as `run_parity`
+does. Budget: the peak of the bare run (larger model + its working activations) plus the activations that
+localisation keeps on CPU.
+
+Targets: compare-only <= 1.10x, with localisation <= 2x, peak RSS <= 1.2x the budget.
+
+Usage: .venv/bin/python benchmarks/parity_overhead.py [--repeat N] [--depth D] [--hidden H]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import time
+from functools import partial
+
+
+def _setup(depth: int, hidden: int, heads: int):
+    import torch
+
+    from diffusers_integrator.parity.examples.convert import build_candidate
+    from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference
+
+    config = ResearchDiTConfig(depth=depth, hidden_size=hidden, num_heads=heads, context_dim=256, freq_dim=256)
+    gen = torch.Generator().manual_seed(0)
+    inputs = {
+        "x": torch.randn(1, config.in_channels, 32, 32, generator=gen),
+        "t": torch.tensor([437.25]),
+        "context": torch.randn(1, 64, config.context_dim, generator=gen),
+    }
+
+    def make_reference():
+        return build_reference(config)
+
+    def make_candidate():
+        return build_candidate(build_reference(config).state_dict(), config)
+
+    def call_reference(model):
+        return model(**inputs)
+
+    def call_candidate(model):
+        return model(hidden_states=inputs["x"], timestep=inputs["t"], encoder_hidden_states=inputs["context"])
+
+    return make_reference, make_candidate, call_reference, call_candidate
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def _param_mb(model) -> float:
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+
+
+def measure_memory(mode: str, depth: int, hidden: int, heads: int) -> dict:
+    """One fresh process per mode: one model resident at a time, like the runner."""
+    import torch
+
+    from diffusers_integrator.parity.align import ModelIndex, align_modules
+    from diffusers_integrator.parity.compare import compare_outputs
+    from diffusers_integrator.parity.localize import compare_candidate, record_reference
+
+    make_ref, make_cand, call_ref, call_cand = _setup(depth, hidden, heads)
+    # Warm the libraries on a tiny model so every mode starts alike, then reset the kernel's peak-RSS
+    # counter (VmHWM) so the peak below is this run's alone.
+    tiny = _setup(1, 32, 2)
+    with torch.no_grad():
+        tiny[2](tiny[0]())
+        tiny[3](tiny[1]())
+    del tiny
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    baseline = _rss_mb()
+    out: dict = {"mode": mode}
+    with torch.no_grad():
+        ref = make_ref()
+        out["reference_params_mb"] = _param_mb(ref)
+        if mode == "localize":
+            index = ModelIndex.from_model(ref)
+            ref_out, store = record_reference(ref, partial(call_ref, ref))
+            out["captured_mb"] = store.nbytes / 2**20
+        else:
+            ref_out = call_ref(ref)
+        ref_out = ref_out.detach().clone()
+        del ref
+        gc.collect()
+        cand = make_cand()
+        out["candidate_params_mb"] = _param_mb(cand)
+        if mode == "localize":
+            alignment = align_modules(index, ModelIndex.from_model(cand), None)
+            cand_out, _ = compare_candidate(cand, lambda: call_cand(cand), alignment, store, index)
+        else:
+            cand_out = call_cand(cand)
+        if mode != "bare":
+            compare_outputs(ref_out, cand_out)
+    out["peak_delta_mb"] = _status_mb("VmHWM") - baseline
+    return out
+
+
+def time_variants(repeat: int, depth: int, hidden: int, heads: int) -> dict[str, list[float]]:
+    import torch
+
+    from diffusers_integrator.parity.align import ModelIndex, align_modules
+    from diffusers_integrator.parity.compare import compare_outputs
+    from diffusers_integrator.parity.diagnose import diagnose
+    from diffusers_integrator.parity.localize import compare_candidate, record_reference
+
+    make_ref, make_cand, call_ref, call_cand = _setup(depth, hidden, heads)
+    ref, cand = make_ref(), make_cand()
+
+    def bare() -> None:
+        call_ref(ref)
+        call_cand(cand)
+
+    def compare_only() -> None:
+        ref_out = call_ref(ref).detach().to("cpu", copy=True)
+        cand_out = call_cand(cand)
+        compare_outputs(ref_out, cand_out)
+
+    def with_localisation() -> None:
+        index = ModelIndex.from_model(ref)
+        ref_out, store = record_reference(ref, partial(call_ref, ref))
+        ref_out = ref_out.detach().to("cpu", copy=True)
+        alignment = align_modules(index, ModelIndex.from_model(cand), None)
+        cand_out, run = compare_candidate(cand, lambda: call_cand(cand), alignment, store, index)
+        compare_outputs(ref_out, cand_out)
+        diagnose(run)
+
+    variants = {"bare": bare, "compare": compare_only, "localize": with_localisation}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    with torch.no_grad():
+        for fn in variants.values():
+            fn()  # warm-up
+        for _ in range(repeat):
+            for name, fn in variants.items():  # interleaved, so load from other jobs hits all alike
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--hidden", type=int, default=384)
+    parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--measure-memory", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.measure_memory:
+        print(json.dumps(measure_memory(args.measure_memory, args.depth, args.hidden, args.heads)))
+        return 0
+
+    import torch
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, research DiT depth {args.depth}, "
+        f"hidden {args.hidden}, 256 image + 64 text tokens, CPU float32"
+    )
+    times = time_variants(args.repeat, args.depth, args.hidden, args.heads)
+    best = {k: min(v) for k, v in times.items()}
+    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    print(f"\ntime (min / median of {args.repeat}):")
+    for name in ("bare", "compare", "localize"):
+        print(f"  {name:9} {best[name] * 1000:8.1f} ms / {median[name] * 1000:8.1f} ms")
+    ratio_compare = best["compare"] / best["bare"]
+    ratio_localize = best["localize"] / best["bare"]
+    print(
+        f"  compare-only / two bare forwards: {ratio_compare:.3f}x (target <= 1.10x; median {median['compare'] / median['bare']:.3f}x)"
+    )
+    print(
+        f"  with localisation / two bare forwards: {ratio_localize:.3f}x (target <= 2x; median {median['localize'] / median['bare']:.3f}x)"
+    )
+
+    memory = {}
+    for mode in ("bare", "compare", "localize"):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--measure-memory",
+            mode,
+            "--depth",
+            str(args.depth),
+            "--hidden",
+            str(args.hidden),
+            "--heads",
+            str(args.heads),
+        ]
+        memory[mode] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    model_mb = max(memory["bare"]["reference_params_mb"], memory["bare"]["candidate_params_mb"])
+    captured = memory["localize"]["captured_mb"]
+    budget = memory["bare"]["peak_delta_mb"] + captured
+    print("\npeak RSS above the post-import baseline (fresh process each, one model resident at a time):")
+    print(f"  larger model weights: {model_mb:.1f} MB; activations kept on CPU by localisation: {captured:.1f} MB")
+    for mode in ("bare", "compare", "localize"):
+        print(f"  {mode:9} {memory[mode]['peak_delta_mb']:8.1f} MB")
+    ratio_mem = memory["localize"]["peak_delta_mb"] / budget
+    print(f"  localisation peak / (bare peak + kept activations): {ratio_mem:.3f}x (target <= 1.2x)")
+    print(
+        f"  compare-only peak / bare peak: {memory['compare']['peak_delta_mb'] / memory['bare']['peak_delta_mb']:.3f}x"
+    )
+    print("\ncommand: .venv/bin/python benchmarks/parity_overhead.py " + " ".join(sys.argv[1:]))
+    ok = ratio_compare <= 1.10 and ratio_localize <= 2.0 and ratio_mem <= 1.2
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
