@@ -532,7 +532,8 @@ def _check_dummies(graph: Graph, tree: SourceTree) -> list[Finding]:
         for name in want:
             if name not in have:
                 following = [other for other in want[want.index(name) + 1 :] if other in have_lines]
-                line = have_lines[following[0]] - 1 if following else actual.count("\n") + 1
+                # The line the entry belongs before: the next generated entry the file does have.
+                line = have_lines[following[0]] if following else actual.count("\n") + 1
                 out.append(
                     Finding(
                         "dummy-missing",
@@ -540,8 +541,9 @@ def _check_dummies(graph: Graph, tree: SourceTree) -> list[Finding]:
                         rel,
                         line,
                         name,
-                        f"{name} has no dummy in {rel}: without {'+'.join(_backends_of(objects, name))} "
-                        "`from diffusers import` it fails instead of raising the backend error.",
+                        f"{name} has no dummy in {rel} (it belongs just before this line): without "
+                        f"{'+'.join(_backends_of(objects, name))}, `from diffusers import {name}` fails instead of "
+                        "raising the backend error.",
                         "Regenerate the dummy file.",
                         True,
                     )
