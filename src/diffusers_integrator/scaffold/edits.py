@@ -79,8 +79,14 @@ def _has_docstring(node: ast.ClassDef) -> bool:
 
 
 def _marked(lines: list[str], node: ast.FunctionDef) -> bool:
-    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-    return any(_COPIED_FROM.match(lines[i]) for i in range(first - 1, node.lineno))
+    """Whether a `# Copied from` marker sits among the decorators or in the comments right above them."""
+    first = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
+    index = first - 1
+    while index >= 0 and lines[index].strip().startswith("#"):
+        if _COPIED_FROM.match(lines[index]):
+            return True
+        index -= 1
+    return any(_COPIED_FROM.match(lines[i]) for i in range(first, node.lineno - 1))
 
 
 def _source_transformer(lines: list[str], source: ast.ClassDef) -> str | None:
