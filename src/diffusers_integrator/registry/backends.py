@@ -122,23 +122,15 @@ def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
     needed |= own
     reasons += own_reasons
     folder = posixpath.dirname(module_rel)
-    stem = posixpath.basename(module_rel)[: -len(".py")]
-    if top_package in ("pipelines", "modular_pipelines") and folder.count("/") >= 1:
-        shared: set[str] | None = None
-        users = []
+    if top_package in ("pipelines", "modular_pipelines") and folder.count("/") >= 1 and "transformers" not in needed:
+        # A pipeline package sits under one torch(+transformers) guard: its helper modules (outputs, the
+        # ModularPipeline class, watermarkers) take transformers when any sibling needs it.
         for sibling in tree.modules_in(folder):
-            if sibling == module_rel or sibling.endswith("__init__.py"):
-                continue
-            if "." + stem in module_imports(tree.read(sibling) or ""):
-                users.append(posixpath.basename(sibling))
-                closure, _ = module_backends(tree, sibling)
-                shared = closure if shared is None else shared & closure
-        extra = (shared or set()) - needed
-        if extra:
-            needed |= extra
-            reasons.append(
-                f"shares {', '.join(sorted(extra))} with the modules that import it ({', '.join(users[:3])})"
-            )
+            if sibling != module_rel and not sibling.endswith("__init__.py"):
+                if "transformers" in module_backends(tree, sibling)[0]:
+                    needed.add("transformers")
+                    reasons.append(f"its package needs transformers ({posixpath.basename(sibling)})")
+                    break
     if not needed:
         reasons.append("imports no optional backend")
     return canonical(needed), "; ".join(reasons)

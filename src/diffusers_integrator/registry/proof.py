@@ -25,10 +25,10 @@ from .backends import infer_backends
 from .check import check_tree
 from .dummies import names_in_dummy_file
 from .graph import TOP_INIT, Graph, Registration, build_graph, final_targets
-from .model import defines_name, parse_init
+from .model import defines_name
 from .register import plan_register, plan_unregister
 from .schema import SymbolSpec
-from .tree import MemoryTree
+from .tree import MemoryTree, parse_cached
 
 
 STATUS_ORDER = ["identical", "semantic", "explained", "failure"]
@@ -146,7 +146,7 @@ def _signature(rel: str, text: str | None) -> Counter:
         return Counter(("dummy", name) for name in names_in_dummy_file(text))
     if not rel.endswith("__init__.py"):
         return Counter({("text", text): 1})
-    parsed = parse_init(rel, text)
+    parsed = parse_cached(rel, text)
     halves = ("structure", "typing") if parsed.kind == "lazy" else ("plain",)
     signature = Counter()
     for half in halves:

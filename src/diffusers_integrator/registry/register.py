@@ -277,6 +277,8 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
     if op.half == "structure":
         kind = "extend" if op.key in parsed.dict_keys() else "assign"
         body = render_entry(kind, "    ", op.key, sorted(op.names, key=init_isort_key), False)
+        guarded = [block for block in parsed.structure if block.node is not None and block.guard is not None]
+        style = _style_of(parsed, guarded, top)
         if top:
             listing = f'name for name in dir({dummy}) if not name.startswith("_")'
             comprehension = f'    _import_structure["utils.{dummy}"] = [{listing}]'
@@ -284,12 +286,13 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
                 comprehension_lines = [comprehension]
             else:
                 comprehension_lines = [f'    _import_structure["utils.{dummy}"] = [', f"        {listing}", "    ]"]
-            except_body = [f"    from {dots}utils import {dummy}  # noqa F403", "", *comprehension_lines, ""]
+            except_body = [f"    from {dots}utils import {dummy}{style.comment}", "", *comprehension_lines]
         else:
             ensure_utils_imports(editor, ["get_objects_from_module"])
             parsed = editor.parsed
+            guarded = [block for block in parsed.structure if block.node is not None and block.guard is not None]
             except_body = [
-                f"    from {dots}utils import {dummy}  # noqa F403",
+                f"    from {dots}utils import {dummy}{style.comment}",
                 "",
                 f"    {parsed.dummy_dict_name}.update(get_objects_from_module({dummy}))",
             ]
@@ -298,14 +301,18 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
             "try:",
             f"    if {condition}:",
             "        raise OptionalDependencyNotAvailable()",
+            *([""] if style.blank_after_raise else []),
             "except OptionalDependencyNotAvailable:",
             *except_body,
+            *([""] if style.blank_before_else else []),
             "else:",
             *body,
         ]
-        guarded = [block.node for block in parsed.structure if block.node is not None]
-        if guarded:
-            after = max(node.end_lineno for node in guarded)
+        base = _base_block(guarded, op.backends, tree)
+        if base is not None:
+            after = base.node.end_lineno
+        elif guarded:
+            after = max(block.node.end_lineno for block in guarded)
         elif parsed.dict_stmt is not None:
             after = parsed.dict_stmt.end_lineno
         else:
@@ -319,13 +326,17 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
         )
     indent = " " * (parsed.typing_node.col_offset + 4)
     body = render_entry("import", indent + "    ", op.key, sorted(op.names, key=ruff_member_key), False)
+    roots = [block for block in parsed.typing if block.guard is not None and block.node is not None]
+    style = _style_of(parsed, roots, top)
     lines = [
         "",
         f"{indent}try:",
         f"{indent}    if {condition}:",
         f"{indent}        raise OptionalDependencyNotAvailable()",
+        *([""] if style.blank_after_raise else []),
         f"{indent}except OptionalDependencyNotAvailable:",
-        f"{indent}    from {dots}utils.{dummy} import *  # noqa F403",
+        f"{indent}    from {dots}utils.{dummy} import *{style.comment}",
+        *([""] if style.blank_before_else else []),
         f"{indent}else:",
         *body,
     ]
@@ -333,7 +344,44 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
     if len(parsed.typing_node.body) == 1 and isinstance(last, ast.Pass):
         editor._splice(last.lineno, last.end_lineno, lines[1:])
         return
-    editor.insert_after(last.end_lineno, lines)
+    base = _base_block(roots, op.backends, tree)
+    editor.insert_after(base.node.end_lineno if base is not None else last.end_lineno, lines)
+
+
+@dataclass
+class _Style:
+    """How the file's own guard blocks are laid out, so a new one looks like its neighbours."""
+
+    comment: str = "  # noqa F403"
+    blank_after_raise: bool = False
+    blank_before_else: bool = False
+
+
+def _style_of(parsed: ParsedInit, blocks: list[Block], top: bool) -> _Style:
+    for block in reversed(blocks):
+        node = block.node
+        if not (isinstance(node, ast.Try) and node.handlers and node.orelse and node.handlers[0].body):
+            continue
+        first = node.handlers[0].body[0]
+        comment = parsed.lines[first.end_lineno - 1][first.end_col_offset :]
+        else_line = node.orelse[0].lineno - 1  # the `else:` keyword line, 1-based
+        return _Style(
+            comment=comment if comment.strip().startswith("#") or not comment.strip() else "",
+            blank_after_raise=not parsed.lines[node.body[0].end_lineno].strip(),
+            blank_before_else=not parsed.lines[else_line - 2].strip(),
+        )
+    return _Style(blank_before_else=top)
+
+
+def _base_block(blocks: list[Block], backends: frozenset[str], tree: SourceTree) -> Block | None:
+    """The block a new guard extends (the largest proper subset of its backends); it goes right after it."""
+    subsets = [block for block in blocks if block.backend_set and block.backend_set < backends]
+    if not subsets:
+        return None
+    size = max(len(block.backend_set) for block in subsets)
+    largest = [block for block in subsets if len(block.backend_set) == size]
+    linked = [block for block in largest if block.guard.dummy_module == dummy_module_for(tree, block.backend_set)]
+    return (linked or largest)[-1]
 
 
 def ensure_utils_imports(editor: InitEditor, names: list[str]) -> None:

@@ -1,0 +1,87 @@
+"""Strip and restore every module of the installed diffusers release that registers public names.
+
+For each case (model modules, model families, scheduler modules, pipeline and modular packages) the names are
+unregistered and the files deleted (nothing under src/diffusers mentions the names any more), then the files
+come back and `register_lazy_import`'s planner registers the names again. Every touched file is compared with
+upstream. Prints the counts per kind and outcome, the reasons for what is not byte-identical, and any failure.
+
+    .venv/bin/python benchmarks/strip_restore.py            # the full sweep
+    .venv/bin/python benchmarks/strip_restore.py --sample 3 # three cases of each kind
+    .venv/bin/python benchmarks/strip_restore.py --only pipelines/z_image --verbose
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from diffusers_integrator.registry.graph import build_graph
+from diffusers_integrator.registry.proof import STATUS_ORDER, enumerate_cases, run_sweep, sample_cases
+from diffusers_integrator.registry.tree import MemoryTree
+from diffusers_integrator.workspace import installed_diffusers_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sample", type=int, default=0, help="only N cases of each kind")
+    parser.add_argument("--only", action="append", default=[], help="only cases whose path contains this")
+    parser.add_argument("--verbose", action="store_true", help="list every non-identical file")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    package = installed_diffusers_dir()
+    base = MemoryTree.from_folder(package)
+    graph = build_graph(base)
+    cases = enumerate_cases(graph)
+    if args.sample:
+        cases = sample_cases(cases, args.sample)
+    if args.only:
+        cases = [case for case in cases if any(part in case.label for part in args.only)]
+    report = run_sweep(base, cases, graph)
+    total = time.perf_counter() - started
+
+    import diffusers_integrator  # noqa: F401  (version line only)
+
+    version = (base.read("__init__.py") or "").split('"')[1]
+    print(f"strip-and-restore on diffusers {version} ({package})")
+    print(f"cases: {len(report.outcomes)}   time: {total:.1f} s (sweep {report.seconds:.1f} s)")
+    counts = report.counts()
+    print("outcomes: " + ", ".join(f"{status} {counts.get(status, 0)}" for status in STATUS_ORDER))
+    print()
+    print(f"{'kind':<14}" + "".join(f"{status:>12}" for status in STATUS_ORDER))
+    for kind, row in sorted(report.by_kind().items()):
+        print(f"{kind:<14}" + "".join(f"{row.get(status, 0):>12}" for status in STATUS_ORDER))
+    files = report.file_counts()
+    print()
+    print("touched files: " + ", ".join(f"{status} {files.get(status, 0)}" for status in STATUS_ORDER))
+    for status in ("semantic", "explained"):
+        reasons = report.reason_counts(status)
+        if reasons:
+            print(f"  {status} files by reason: " + ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()))
+    overridden = [outcome for outcome in report.outcomes if outcome.overridden]
+    names = sum(len(outcome.names) for outcome in report.outcomes)
+    print(
+        f"names: {names}; backends inferred as upstream for {names - sum(len(o.overridden) for o in overridden)}, "
+        f"overridden with upstream's for {sum(len(o.overridden) for o in overridden)} (in {len(overridden)} cases)"
+    )
+    print(f"idempotent: {sum(o.idempotent for o in report.outcomes)}/{len(report.outcomes)}")
+    slowest = sorted(report.outcomes, key=lambda outcome: -outcome.seconds)[:3]
+    print("slowest cases: " + ", ".join(f"{o.case.label} {o.seconds:.2f} s" for o in slowest))
+    failures = [outcome for outcome in report.outcomes if outcome.status == "failure"]
+    for outcome in report.outcomes:
+        if outcome.status == "failure" or (args.verbose and outcome.status != "identical"):
+            print(f"\n{outcome.status}: {outcome.case.kind} {outcome.case.label}")
+            for reason in outcome.reasons + outcome.explained:
+                print(f"    {reason}")
+            for file in outcome.files:
+                if file.status != "identical":
+                    print(f"    {file.status:<10} {file.rel}: {file.reason}")
+            if outcome.overridden:
+                print(f"    backends overridden: {', '.join(outcome.overridden)}")
+    print(f"\ncommand: {' '.join([sys.executable, *sys.argv])}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
