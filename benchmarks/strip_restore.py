@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         f"overridden with upstream's for {sum(len(o.overridden) for o in overridden)} (in {len(overridden)} cases)"
     )
     print(f"idempotent: {sum(o.idempotent for o in report.outcomes)}/{len(report.outcomes)}")
+    shared = sorted({name for outcome in report.outcomes for name in outcome.shared})
+    print(
+        "no mention left under src/diffusers after strip: all names, except those that stay registered for "
+        f"another module ({', '.join(shared) or 'none'})"
+    )
     slowest = sorted(report.outcomes, key=lambda outcome: -outcome.seconds)[:3]
     print("slowest cases: " + ", ".join(f"{o.case.label} {o.seconds:.2f} s" for o in slowest))
     failures = [outcome for outcome in report.outcomes if outcome.status == "failure"]

@@ -60,6 +60,7 @@ class CaseOutcome:
     reasons: list[str] = field(default_factory=list)
     overridden: list[str] = field(default_factory=list)
     explained: list[str] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)  # names that stay registered for another module
     idempotent: bool = True
     seconds: float = 0.0
 
@@ -196,7 +197,7 @@ def run_case(base: MemoryTree, graph: Graph, flagged: set[str], case: Case) -> C
                 chosen.append(reg)
     # Names also registered for another module (e.g. a model a pipeline package re-exports) stay there.
     shared = {reg.name for reg in graph.registrations if reg.name in names and reg not in chosen}
-    outcome = CaseOutcome(case, "identical", names)
+    outcome = CaseOutcome(case, "identical", names, shared=sorted(shared))
     ids = {(reg.init, reg.half, reg.key, reg.name) for reg in chosen}
 
     # Strip: unregister, delete the case's files, move aside the files that still use the names.

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..errors import IntegratorError
 from .backends import canonical, dummy_module_for, guard_condition, infer_backends, package_guard_order
-from .dummies import dummy_file_rel, generate_dummy_files, names_in_dummy_file, read_backend_objects, render_dummy_file
+from .dummies import dummy_file_rel, read_backend_objects, render_dummy_file
 from .edit import LINE_LENGTH, InitEditor, find_entry, new_entry_lines, render_entry, render_import_names
 from .graph import TOP_INIT, Graph, Registration, build_graph, join
 from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
@@ -481,13 +481,17 @@ def _note_dummy_changes(tree: SourceTree, plan: Plan, package_rel: str) -> None:
     for rel, text in plan.files.items():
         if not rel.startswith("utils/dummy_"):
             continue
-        before = set(names_in_dummy_file(tree.read(rel) or ""))
-        after = set(names_in_dummy_file(text or ""))
+        before, after = tree.read(rel) or "", text or ""
         for name, status in plan.statuses.items():
-            if name in after - before:
+            had, has = _has_dummy(before, name), _has_dummy(after, name)
+            if has and not had:
                 _note(status.added_to, f"{package_rel}/{rel}")
-            elif name in before - after:
+            elif had and not has:
                 _note(status.removed_from, f"{package_rel}/{rel}")
+
+
+def _has_dummy(text: str, name: str) -> bool:
+    return f"\nclass {name}(" in text or f"\ndef {name}(" in text or f"\n{name} = None\n" in text
 
 
 def _note(items: list[str], value: str) -> None:
@@ -525,17 +529,18 @@ def _sync_dummies(tree: SourceTree, plan: Plan, exported: set[str]) -> None:
     """Regenerates the dummy files the change touches, as upstream's generator writes them."""
     old_top = tree.read(TOP_INIT) or ""
     new_top = plan.files.get(TOP_INIT, old_top) or ""
-    old = generate_dummy_files(old_top)
-    new = generate_dummy_files(new_top) if new_top != old_top else old
-    wanted = set()
-    for key, names in read_backend_objects(new_top).items():
-        if exported & set(names):
-            wanted.add(key)
-    wanted_files = {dummy_file_rel(key) for key in wanted}
-    for rel, text in new.items():
-        if (old.get(rel) != text or rel in wanted_files) and tree.read(rel) != text:
-            plan.files[rel] = text
-    for rel in set(old) - set(new):
+    old_objects = read_backend_objects(old_top)
+    new_objects = read_backend_objects(new_top) if new_top != old_top else old_objects
+    for key, names in new_objects.items():
+        # Files whose generated content changed, and those of the names being registered (a stale or hand-edited
+        # dummy file gets fixed by registering one of its names).
+        if old_objects.get(key) != names or exported & set(names):
+            rel, text = dummy_file_rel(key), render_dummy_file(key, names)
+            if tree.read(rel) != text:
+                plan.files[rel] = text
+    old = {dummy_file_rel(key) for key in old_objects}
+    new = {dummy_file_rel(key) for key in new_objects}
+    for rel in old - new:
         module = posixpath.basename(rel)[: -len(".py")]
         users = {path for path in tree.mentions(module) if path != rel and plan.files.get(path, "") is not None}
         users = {path for path in users if module in (plan.files.get(path) or tree.read(path) or "")}
