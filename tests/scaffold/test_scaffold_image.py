@@ -95,7 +95,12 @@ def test_names_files_and_registrations(scaffolded) -> None:
         "scripts/convert_foo_to_diffusers.py",
     } <= created
     assert all(f.purpose for f in result.files)
-    assert set(result.registered) == {"FooTransformer2DModel", "FooPipeline", "FooImg2ImgPipeline", "FooPipelineOutput"}
+    assert set(result.registered) == {
+        "FooTransformer2DModel",
+        "FooPipeline",
+        "FooImg2ImgPipeline",
+        "FooPipelineOutput",
+    }
     report = check_registration(Checkout.find(workspace), result.registered)
     assert report.ok, report.findings
     # The registry wrote the inits and dummies; the scaffold's own files are all new.

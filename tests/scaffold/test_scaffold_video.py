@@ -100,7 +100,14 @@ def test_modular_package_names_and_registrations(scaffolded) -> None:
     assert names.pipelines == []
     folder = "src/diffusers/modular_pipelines/bar_video"
     created = {f.path for f in result.files if f.action == "created"}
-    for module in ("modular_pipeline", "encoders", "before_denoise", "denoise", "decoders", "modular_blocks_bar_video"):
+    for module in (
+        "modular_pipeline",
+        "encoders",
+        "before_denoise",
+        "denoise",
+        "decoders",
+        "modular_blocks_bar_video",
+    ):
         assert f"{folder}/{module}.py" in created
     edited = {f.path for f in result.files if f.action == "modified"}
     assert edited == {"src/diffusers/loaders/lora_pipeline.py", "src/diffusers/modular_pipelines/modular_pipeline.py"}

@@ -16,9 +16,16 @@ from .edits import CollisionError
 from .names import ScaffoldNames
 
 
-def check_collisions(checkout: Checkout, names: ScaffoldNames, planned: Mapping[str, str]) -> None:
-    """Raises a `CollisionError` listing every clash; `planned` maps root-relative paths to new content."""
+def check_collisions(
+    checkout: Checkout, names: ScaffoldNames, planned: Mapping[str, str], inserted: Mapping[str, str] | None = None
+) -> None:
+    """Raises a `CollisionError` listing every clash.
+
+    `planned` maps root-relative paths to the content of new files; `inserted` maps a shared file to the block the
+    scaffold inserts into it (the LoRA mixin), so a class found inside an identical block counts as ours.
+    """
     ours = {path for path, content in planned.items() if _same(checkout.root / path, content)}
+    inserted = inserted or {}
     clashes: list[str] = []
 
     for path in planned:
@@ -45,9 +52,16 @@ def check_collisions(checkout: Checkout, names: ScaffoldNames, planned: Mapping[
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         for match in pattern.finditer(text):
-            if rel.endswith("loaders/lora_pipeline.py") and match.group(1) == names.lora_mixin:
-                continue  # insert_lora_mixin tells an earlier identical scaffold from a clash
+            if rel in inserted and inserted[rel] in text:
+                continue  # the block an earlier identical scaffold inserted
             clashes.append(f"class {match.group(1)} is already defined in {rel}")
+
+    if names.modular_pipeline:
+        mapping = checkout.package_dir / "modular_pipelines" / "modular_pipeline.py"
+        text = mapping.read_text(encoding="utf-8") if mapping.is_file() else ""
+        key = re.search(rf'^\s*\("{re.escape(names.modular_model_name)}", (.*)\),$', text, re.M)
+        if key and names.modular_pipeline not in key.group(1):
+            clashes.append(f'MODULAR_PIPELINE_MAPPING already maps "{names.modular_model_name}" ({key.group(1)})')
 
     if clashes:
         raise CollisionError(

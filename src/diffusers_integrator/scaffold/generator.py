@@ -45,6 +45,7 @@ class _Plan:
     roles: dict[str, list[str]] = field(default_factory=dict)  # checklist role -> paths
     skipped: list[str] = field(default_factory=list)
     toc_entries: list[tuple[list[str], str, str]] = field(default_factory=list)  # (section path, local, title)
+    lora_class: str = ""  # the LoRA mixin's class text, inserted into loaders/lora_pipeline.py
 
     def create(self, path: str, content: str, purpose: str, role: str | None = None) -> None:
         self.creates[path] = content
@@ -70,7 +71,12 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
 
     report(1, 4, "rendering files")
     plan = _render(checkout, request, names, tasks)
-    check_collisions(checkout, names, plan.creates)
+    lora_rel = f"{checkout.package_rel}/loaders/lora_pipeline.py"
+    if names.lora_mixin:
+        plan.lora_class = edits.render_lora_mixin(
+            checkout.read_text(lora_rel), names.lora_mixin, names.transformer, [p.class_name for p in names.pipelines]
+        )
+    check_collisions(checkout, names, plan.creates, {lora_rel: plan.lora_class} if plan.lora_class else None)
     _plan_edits(checkout, names, plan)
 
     report(2, 4, "writing files" if not request.dry_run else "computing diffs")
@@ -454,11 +460,7 @@ def _plan_edits(checkout: Checkout, names: ScaffoldNames, plan: _Plan) -> None:
     pkg = checkout.package_rel
     if names.lora_mixin:
         rel = f"{pkg}/loaders/lora_pipeline.py"
-        text = checkout.read_text(rel)
-        class_text = edits.render_lora_mixin(
-            text, names.lora_mixin, names.transformer, [p.class_name for p in names.pipelines]
-        )
-        plan.edits[rel] = edits.insert_lora_mixin(text, names.lora_mixin, class_text)
+        plan.edits[rel] = edits.insert_lora_mixin(checkout.read_text(rel), names.lora_mixin, plan.lora_class)
         plan.purposes[rel] = f"`{names.lora_mixin}`, the LoRA loader mixin of the pipelines (# Copied from upstream)."
         plan.roles.setdefault("lora", []).append(rel)
     if names.modular_pipeline:
