@@ -55,7 +55,10 @@ def test_existing_module_file_is_never_overwritten(workspace: Path) -> None:
 def test_taken_modular_model_name_is_refused(workspace: Path) -> None:
     # `qwenimage-edit` is a key of MODULAR_PIPELINE_MAPPING, though no package or class of that spelling exists.
     message = refuse(workspace, model_name="Qwenimage Edit", dims="2d", pipeline="modular")
-    assert 'MODULAR_PIPELINE_MAPPING already maps "qwenimage-edit" (_create_default_map_fn("QwenImageEditModularPipeline"))' in message
+    assert (
+        'MODULAR_PIPELINE_MAPPING already maps "qwenimage-edit" (_create_default_map_fn("QwenImageEditModularPipeline"))'
+        in message
+    )
 
 
 def test_every_clash_is_reported_at_once(workspace: Path) -> None:

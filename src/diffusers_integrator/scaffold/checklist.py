@@ -96,7 +96,7 @@ def build_checklist(
     add(
         "Prove component parity on CPU in float32 before touching the pipeline.",
         "parity-testing/SKILL.md",
-        None,
+        "The ladder",
         "transformer",
     )
     if names.pipelines or names.modular_pipeline:
@@ -106,7 +106,7 @@ def build_checklist(
             "integrating-models/pipeline.md",
             "The class",
             "pipelines",
-            "modular",
+            "modular_encoders",
         )
         add(
             "Check the sampling loop against the reference: sigma schedule and shift, timestep scale and dtype fed "
@@ -114,7 +114,7 @@ def build_checklist(
             "integrating-models/pipeline.md",
             "Guidance",
             "pipelines",
-            "modular",
+            "modular_loop",
         )
     if any(task in ("image2image", "image2video") for task in tasks):
         add(
@@ -123,7 +123,8 @@ def build_checklist(
             "integrating-models/pipeline.md",
             "`__call__`",
             "pipelines",
-            "modular",
+            "modular_encoders",
+            "modular_loop",
         )
     if custom_scheduler:
         add(
@@ -139,6 +140,7 @@ def build_checklist(
             "modular-conversion/denoise.md",
             "The guider",
             "modular",
+            "modular_loop",
         )
     if lora:
         add(
@@ -155,12 +157,13 @@ def build_checklist(
         "Model tests",
         "tests",
     )
-    add(
-        "Replace the TODO prose of the docs pages (what the model is, paper and checkpoints).",
-        "integrating-models/docs.md",
-        "Pages",
-        "docs",
-    )
+    if files.get("docs"):
+        add(
+            "Replace the TODO prose of the docs pages (what the model is, paper and checkpoints).",
+            "integrating-models/docs.md",
+            "Pages",
+            "docs",
+        )
     add(
         "Run check_registration and make_quality before handing over.",
         "integrating-models/quality.md",

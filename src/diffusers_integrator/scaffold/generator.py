@@ -226,7 +226,6 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
             f"{folder}/pipeline_output.py",
             render("pipeline_output.py.j2", **common),
             f"`{names.pipeline_output}`, the output dataclass of the standard pipelines.",
-            "pipelines",
         )
         for pipeline in names.pipelines:
             conditioned = pipeline.task in IMAGE_CONDITIONED
@@ -290,7 +289,10 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
                 tasks_title=tasks_title,
                 **common,
             )
-            plan.create(f"{folder}/{filename}", content, purpose, "modular")
+            role = {"encoders.py": "modular_encoders", "modular_pipeline.py": "modular"}.get(filename, "modular_loop")
+            if filename.startswith("modular_blocks_"):
+                role = "modular"
+            plan.create(f"{folder}/{filename}", content, purpose, role)
         output_name = "images" if dims == "2d" else "videos"
         plan.create(
             f"tests/modular_pipelines/{names.modular_package}/test_modular_pipeline_{names.snake}.py",
