@@ -161,7 +161,7 @@ def main() -> int:
             t0 = time.perf_counter()
             loc = None
             if variant == "localize":
-                alignment = align_modules(index, ModelIndex.from_model(cand), None)
+                alignment = align_modules(index, ModelIndex.from_model(cand, resident=True), None)
                 cand_out, lrun = compare_candidate(cand, partial(forward, cand), alignment, store, index)
                 loc = diagnose(lrun)
             else:

@@ -35,23 +35,58 @@ def _probe(n: int) -> torch.Tensor:
     """A fixed random vector per width, identical for both models (seeded by the width)."""
     if n not in _PROBES:
         gen = torch.Generator().manual_seed(1000003 + n)
-        _PROBES[n] = torch.randn(n, generator=gen, dtype=torch.float64)
+        _PROBES[n] = torch.randn(n, generator=gen, dtype=torch.float64).float()
     return _PROBES[n]
 
 
-@dataclass
 class ParamSig:
-    name: str
-    module: str
-    leaf: str
-    shape: tuple[int, ...]
-    dtype: str
-    row: np.ndarray
-    col: np.ndarray | None
-    rowsum: np.ndarray
-    rowsq: np.ndarray
-    zero: bool
-    degenerate: bool
+    """A parameter in O(rows + cols) floats: row signature, and (eagerly for a model that will be freed, lazily
+    for the resident candidate) the column signature and per-row sum and sum of squares."""
+
+    def __init__(self, name: str, tensor: torch.Tensor, eager: bool = True):
+        self.name = name
+        self.module, _, self.leaf = name.rpartition(".")
+        t = tensor.detach()
+        self.shape = tuple(t.shape)
+        self.dtype = str(t.dtype).removeprefix("torch.")
+        self._tensor: torch.Tensor | None = t
+        # float32 matvecs (no float64 copy of the weights): ~1e-7 relative error, far inside the match tolerance.
+        w = self._matrix()
+        self.row = (w @ _probe(w.shape[1]).to(w.device)).double().cpu().numpy()
+        self._col: np.ndarray | None = None
+        self._rowsum: np.ndarray | None = None
+        self._rowsq: np.ndarray | None = None
+        spread = float(np.ptp(self.row)) if self.row.size > 1 else abs(float(self.row[0]))
+        self.zero = not bool(np.any(self.row)) and not bool(torch.count_nonzero(w))
+        # Near-identical rows (ones-initialised norm weights, zero biases) cannot be located by value.
+        self.degenerate = self.zero or (self.row.size > 1 and spread <= 1e-6 * max(1.0, float(np.abs(self.row).max())))
+        if eager:
+            _ = self.col, self.rowsum, self.rowsq
+            self._tensor = None
+
+    def _matrix(self) -> torch.Tensor:
+        if self._tensor is None:
+            raise RuntimeError(f"the weights of {self.name} are gone; index the model while it is resident")
+        return self._tensor.reshape(self.shape[0] if self.shape else 1, -1).float()
+
+    @property
+    def col(self) -> np.ndarray | None:
+        if self._col is None and len(self.shape) == 2:
+            w = self._matrix()
+            self._col = (_probe(w.shape[0]).to(w.device) @ w).double().cpu().numpy()
+        return self._col
+
+    @property
+    def rowsum(self) -> np.ndarray:
+        if self._rowsum is None:
+            self._rowsum = self._matrix().sum(dim=1).double().cpu().numpy()
+        return self._rowsum
+
+    @property
+    def rowsq(self) -> np.ndarray:
+        if self._rowsq is None:
+            self._rowsq = torch.linalg.vector_norm(self._matrix(), dim=1).double().pow(2).cpu().numpy()
+        return self._rowsq
 
     @property
     def rows(self) -> int:
@@ -62,25 +97,8 @@ class ParamSig:
         return int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
 
 
-def param_signature(name: str, tensor: torch.Tensor) -> ParamSig:
-    """Summarise one parameter in O(rows + cols) floats."""
-    module, _, leaf = name.rpartition(".")
-    t = tensor.detach()
-    shape = tuple(t.shape)
-    # float32 matvecs (no float64 copy of the weights): ~1e-7 relative error, far inside the match tolerance.
-    w = t.reshape(shape[0] if shape else 1, -1).float()
-    rows, cols = w.shape
-    row = (w @ _probe(cols).to(w.device, torch.float32)).double().cpu().numpy()
-    col = (_probe(rows).to(w.device, torch.float32) @ w).double().cpu().numpy() if t.ndim == 2 else None
-    rowsum = w.sum(dim=1).double().cpu().numpy()
-    rowsq = torch.linalg.vector_norm(w, dim=1).double().pow(2).cpu().numpy()
-    spread = float(np.ptp(row)) if row.size > 1 else abs(float(row[0]))
-    zero = not bool(np.any(row)) and not bool(np.any(rowsq))
-    # A vector of near-identical rows (ones-initialised norm weights, zero biases) cannot be located by value.
-    degenerate = zero or (row.size > 1 and spread <= 1e-6 * max(1.0, float(np.abs(row).max())))
-    return ParamSig(
-        name, module, leaf, shape, str(t.dtype).removeprefix("torch."), row, col, rowsum, rowsq, zero, degenerate
-    )
+def param_signature(name: str, tensor: torch.Tensor, eager: bool = True) -> ParamSig:
+    return ParamSig(name, tensor, eager)
 
 
 @dataclass
@@ -99,12 +117,14 @@ class ModelIndex:
     modules: dict[str, ModuleSig]
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module) -> ModelIndex:
+    def from_model(cls, model: torch.nn.Module, resident: bool = False) -> ModelIndex:
+        """`resident=True` for a model that stays loaded while aligning (the candidate): the extra signatures
+        are then computed only for the parameters that need them."""
         modules: dict[str, ModuleSig] = {}
         for order, (name, mod) in enumerate(model.named_modules()):
             sig = ModuleSig(name, type(mod).__name__, not any(True for _ in mod.children()), order=order)
             for leaf, p in mod.named_parameters(recurse=False):
-                sig.params[leaf] = param_signature(f"{name}.{leaf}" if name else leaf, p)
+                sig.params[leaf] = param_signature(f"{name}.{leaf}" if name else leaf, p, eager=not resident)
             modules[name] = sig
         return cls(modules)
 
@@ -204,26 +224,33 @@ class _Matcher:
                 by_cols.setdefault(sig.cols, []).append(sig)
                 if sig.col is not None:
                     by_rows2d.setdefault(sig.rows, []).append(sig)
-        self._rows = {k: _Space.build(v, "row") for k, v in by_cols.items()}
-        self._cols = {k: _Space.build(v, "col") for k, v in by_rows2d.items()}
-        self._sums = {k: _Space.build(v, "rowsum") for k, v in by_cols.items()}
+        self._groups = {"row": by_cols, "col": by_rows2d, "rowsum": by_cols}
+        self._spaces: dict[tuple[str, int], _Space | None] = {}
+
+    def _space(self, kind: str, width: int) -> _Space | None:
+        """Sorted lookup spaces are built on first use: most widths never need the transposed or sum spaces."""
+        key = (kind, width)
+        if key not in self._spaces:
+            sigs = self._groups[kind].get(width)
+            self._spaces[key] = _Space.build(sigs, kind) if sigs else None
+        return self._spaces[key]
 
     def locate(self, sig: ParamSig, rtol: float, prefer: ParamSig | None = None):
         """(segments, transposed, permuted_columns) or None."""
         if sig.degenerate:
             return None
-        space = self._rows.get(sig.cols)
+        space = self._space("row", sig.cols)
         if space is not None:
             found = _find_segments(sig.row, space, rtol, prefer)
             if found:
                 return found, False, False
         if len(sig.shape) == 2:
-            space = self._cols.get(sig.cols)
+            space = self._space("col", sig.cols)
             if space is not None:
                 found = _find_segments(sig.row, space, rtol, prefer)
                 if found:
                     return found, True, False
-        space = self._sums.get(sig.cols)
+        space = self._space("rowsum", sig.cols)
         if space is not None and sig.rows > 1:
             found = _find_segments(sig.rowsum, space, rtol, prefer)
             if found and _rowsq_agrees(sig, found, rtol):

@@ -254,7 +254,7 @@ def _execute_component(
         notify(3, total, "running the candidate")
         torch.manual_seed(0)
         if store is not None and cand_is_module:
-            alignment = align_modules(ref_index, ModelIndex.from_model(cand), spec.weight_map)
+            alignment = align_modules(ref_index, ModelIndex.from_model(cand, resident=True), spec.weight_map)
             cand_out, run = compare_candidate(
                 cand, partial(_invoke, cand, inputs), alignment, store, ref_index, module_tol
             )

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from .align import Alignment, ModelIndex
-from .compare import compare_tensors, dtype_name, flatten_outputs
-from .results import AlignedModule, ModuleDiff, Segment, TensorDiff, Tolerance
+from .compare import dtype_name, flatten_outputs, tensor_stats
+from .results import AlignedModule, ModuleDiff, Segment, TensorDiff
 
 
 # --- module tolerance -------------------------------------------------------------------------------------------
@@ -49,18 +49,16 @@ class ModuleTolerance:
             return cls(max_rel=1e-1, min_cosine=0.999, floor=1e-3, onset=2e-2)
         return cls()
 
-    def check(self, diff: TensorDiff) -> tuple[bool, str | None]:
-        if diff.max_abs is None:
-            return False, diff.reason
-        if diff.reason and "NaN" in diff.reason:
-            return False, diff.reason
-        if diff.max_abs <= self.floor:
+    def check_stats(self, stats: dict[str, float]) -> tuple[bool, str | None]:
+        if stats.get("nonfinite"):
+            return False, "NaN/Inf where the reference has none (or the other way round)"
+        if stats["max_abs"] <= self.floor:
             return True, None
         reasons = []
-        if diff.max_rel is not None and diff.max_rel > self.max_rel:
-            reasons.append(f"max rel {diff.max_rel:.3g} > {self.max_rel:g}")
-        if self.min_cosine is not None and diff.cosine is not None and diff.cosine < self.min_cosine:
-            reasons.append(f"cosine {diff.cosine:.6f} < {self.min_cosine:g}")
+        if stats["max_rel"] > self.max_rel:
+            reasons.append(f"max rel {stats['max_rel']:.3g} > {self.max_rel:g}")
+        if self.min_cosine is not None and stats["cosine"] < self.min_cosine:
+            reasons.append(f"cosine {stats['cosine']:.6f} < {self.min_cosine:g}")
         return not reasons, "; ".join(reasons) or None
 
 
@@ -303,11 +301,23 @@ class _Watcher:
         ref_v, cand_v = _comparable(expected, candidate)
         if ref_v is None:
             return None, None, 0.0
-        diff = compare_tensors(ref_v, cand_v, name=name, tolerance=Tolerance(max_abs=None))
-        diff = diff.model_copy(update={"shape_reference": list(expected.shape)})
-        ok, reason = self._tol(candidate).check(diff)
-        diff = diff.model_copy(update={"passed": ok, "reason": reason})
-        result = (diff, ok, float(diff.max_rel or 0.0))
+        stats = tensor_stats(ref_v, cand_v)
+        ok, reason = self._tol(candidate).check_stats(stats)
+        diff = TensorDiff(
+            name=name,
+            shape_reference=list(expected.shape),
+            shape_candidate=list(candidate.shape),
+            dtype_reference=dtype_name(expected.dtype),
+            dtype_candidate=dtype_name(candidate.dtype),
+            max_abs=stats["max_abs"],
+            mean_abs=stats["mean_abs"],
+            max_rel=stats["max_rel"],
+            cosine=stats["cosine"],
+            reference_scale=stats["scale"],
+            passed=ok,
+            reason=reason,
+        )
+        result = (diff, ok, float(stats["max_rel"]))
         try:
             self.seen[key] = (weakref.ref(candidate), result)
         except TypeError:
@@ -612,7 +622,7 @@ def localize_models(
         gc.collect()
         _empty_cache()
         model = candidate_factory()
-        alignment = align_modules(ref_index, ModelIndex.from_model(model), weight_map)
+        alignment = align_modules(ref_index, ModelIndex.from_model(model, resident=True), weight_map)
         run_candidate = call_candidate or call
         cand_out, run = compare_candidate(model, lambda: run_candidate(model), alignment, store, ref_index, tolerance)
     return ref_out, cand_out, run
