@@ -265,6 +265,15 @@ def test_an_unsorted_list_is_found_at_the_name_out_of_order(checkout):
     assert ("unsorted-list", "src/diffusers/models/transformers/__init__.py", family_line + 1) in _found(
         checkout, ["WanVACETransformer3DModel"]
     )
+    # Registering a name of the list sorts it again (statement order is ruff's job: not auto-fixable).
+    findings = check_registration(checkout, names=["WanVACETransformer3DModel"]).findings
+    assert [(f.path, f.auto_fixable) for f in findings if f.code == "unsorted-list"] == [
+        (TOP, True),
+        ("src/diffusers/models/transformers/__init__.py", False),
+    ]
+    spec = SymbolSpec(name="WanVACETransformer3DModel", module="diffusers.models.transformers.transformer_wan_vace")
+    register_names(checkout, [spec])
+    assert run_git(checkout.root, "diff", "--name-only").split() == ["src/diffusers/models/transformers/__init__.py"]
 
 
 def test_a_name_in_the_wrong_backend_block_is_found(checkout):

@@ -438,7 +438,8 @@ def _check_sorting(graph: Graph) -> list[Finding]:
                                 item.line,
                                 item.name,
                                 f"{item.name} sorts before {entry.items[index - 1].name} in {rule}.",
-                                f"Sort the list (constants, classes, functions; {rule}).",
+                                f"Sort the list (constants, classes, functions; {rule}); registering any of its "
+                                "names does it.",
                                 True,
                             )
                         )
@@ -454,8 +455,8 @@ def _check_sorting(graph: Graph) -> list[Finding]:
                                 entry.start,
                                 entry.names[0],
                                 f"`from .{entry.key} import` sorts before `from .{run[index - 1].key} import`.",
-                                "Sort the import statements by module (ruff's isort order).",
-                                True,
+                                "Sort the import statements by module: `ruff check --select I --fix` on the file.",
+                                False,
                             )
                         )
                 if top and half == "structure":

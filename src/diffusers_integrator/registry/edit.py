@@ -133,9 +133,14 @@ class InitEditor:
     # ------------------------------------------------------------------ names in entries
 
     def add_to_entry(self, entry: Entry, new: list[str], sort_key: Callable, always_sorted: bool) -> list[str]:
-        """Adds the names not yet in `entry`; returns those added."""
+        """Adds the names not yet in `entry`; returns those added (all of `new` when a sorted list had to be
+        re-sorted: a list upstream keeps sorted is put back in order when we touch it)."""
         current = entry.names
         missing = [name for name in dict.fromkeys(new) if name not in current]
+        if always_sorted and not is_sorted(current, sort_key):
+            merged = sorted(dict.fromkeys([*current, *missing]), key=sort_key)
+            self.replace_entry(entry, merged, "extend" if entry.kind == "append" and len(merged) > 1 else None)
+            return list(dict.fromkeys(new))
         if not missing:
             return []
         keep_sorted = always_sorted or len(current) < 2 or is_sorted(current, sort_key)

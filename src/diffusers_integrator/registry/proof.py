@@ -193,7 +193,8 @@ def run_case(base: MemoryTree, graph: Graph, flagged: set[str], case: Case) -> C
     # Registrations of these names that lead to no module at all (a broken chain) are traces of the case too.
     for name in names:
         for reg in graph.of_name(name):
-            if reg not in chosen and not any(t.endswith(".py") and base.read(t) for t in final_targets(graph, reg)):
+            modules = [t for t in final_targets(graph, reg) if not t.endswith("__init__.py") and base.read(t)]
+            if reg not in chosen and not modules:
                 chosen.append(reg)
     # Names also registered for another module (e.g. a model a pipeline package re-exports) stay there.
     shared = {reg.name for reg in graph.registrations if reg.name in names and reg not in chosen}
