@@ -15,7 +15,6 @@ import re
 
 from .dummies import dummy_module_name
 from .graph import TOP_INIT
-from .model import ParsedInit
 from .tree import SourceTree, read_init
 
 
@@ -161,7 +160,3 @@ def dummy_module_for(tree: SourceTree, backends: list[str] | frozenset[str]) -> 
     if found:
         return found
     return dummy_module_name("_and_".join(canonical(wanted)))
-
-
-def existing_backend_sets(parsed: ParsedInit) -> set[frozenset[str]]:
-    return {block.backend_set for block in parsed.blocks() if block.guard is not None}

@@ -33,7 +33,7 @@ from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
 from .schema import NameStatus, SymbolSpec
 from .sorting import init_isort_key, insert_sorted, ruff_member_key
 from .templates import lazy_package_init, plain_family_init
-from .tree import SourceTree, read_init
+from .tree import SourceTree
 
 
 @dataclass
@@ -140,17 +140,16 @@ def resolve_symbols(
 # ------------------------------------------------------------------------------------------ the chain
 
 
-def _init_kind(tree: SourceTree, folder: str, planned: dict[str, str]) -> str:
-    """lazy / plain for an existing or planned init; a missing `models/<family>` init will be plain."""
-    rel = join(folder, "__init__.py")
-    text = planned.get(rel) if rel in planned else tree.read(rel)
+def _init_kind(tree: SourceTree, folder: str) -> str:
+    """lazy / plain for an existing init; a missing `models/<family>` init will be plain, any other lazy."""
+    text = tree.read(join(folder, "__init__.py"))
     if text is not None:
         return "lazy" if "_import_structure" in text else "plain"
     parts = folder.split("/")
     return "plain" if parts[0] == "models" and len(parts) == 2 else "lazy"
 
 
-def chain_ops(tree: SourceTree, symbol: Symbol) -> list[tuple[str, str, _Op | None]]:
+def chain_ops(tree: SourceTree, symbol: Symbol) -> list[tuple[str, str, _Op]]:
     """(init rel, init kind, op) for every init the symbol must be registered in."""
     parts = symbol.parts
     out = []
@@ -160,9 +159,9 @@ def chain_ops(tree: SourceTree, symbol: Symbol) -> list[tuple[str, str, _Op | No
         innermost = depth == len(parts) - 1
         if not symbol.export and not innermost:
             continue
-        kind = "lazy" if depth == 0 else _init_kind(tree, folder, {})
+        kind = "lazy" if depth == 0 else _init_kind(tree, folder)
         following = parts[depth]
-        next_is_plain = not innermost and _init_kind(tree, "/".join(parts[: depth + 1]), {}) == "plain"
+        next_is_plain = not innermost and _init_kind(tree, "/".join(parts[: depth + 1])) == "plain"
         backends = frozenset(symbol.backends)
         policy = "exact" if depth == 0 or innermost else "loose"
         rel = join(folder, "__init__.py")
@@ -608,4 +607,4 @@ def plan_unregister(
     return plan
 
 
-__all__ = ["Plan", "Symbol", "chain_ops", "module_rel_of", "plan_register", "plan_unregister", "read_init"]
+__all__ = ["Plan", "Symbol", "chain_ops", "module_rel_of", "plan_register", "plan_unregister"]

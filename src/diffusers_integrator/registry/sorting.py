@@ -52,11 +52,6 @@ def init_isort_key(name: str) -> tuple:
     return (group, name.lower().replace("_", ""))
 
 
-def structure_key_order(key: str) -> str:
-    """`_import_structure["key"]` statements are ordered by their key as plain strings."""
-    return key
-
-
 def first_unsorted(items: Sequence[str], key: Callable[[str], tuple | str]) -> int | None:
     """Index of the first item that sorts before its predecessor, or None when the list is sorted."""
     keys = [key(item) for item in items]
