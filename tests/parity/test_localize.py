@@ -99,3 +99,29 @@ def test_split_order_is_named_as_the_cause():
     )
     causes = " ".join(diagnose(run).first_divergence.likely_causes)
     assert "split order" in causes
+
+
+class _Offset(torch.nn.Module):
+    """A large constant offset, removed again before the next layer: relative to 1000 an error looks tiny."""
+
+    def __init__(self, weight_noise: float = 0.0):
+        super().__init__()
+        torch.manual_seed(3)
+        self.embed = torch.nn.Linear(16, 16)
+        self.head = torch.nn.Linear(16, 16)
+        with torch.no_grad():
+            self.embed.bias.fill_(1000.0)
+            self.embed.bias.add_(torch.arange(16.0))  # distinct values, so the weights align by value
+            self.embed.weight.mul_(1.0 + weight_noise)
+
+    def forward(self, x):
+        return self.head(self.embed(x) - 1000.0)
+
+
+def test_an_error_hidden_by_a_large_offset_is_traced_to_where_it_starts():
+    x = torch.randn(2, 16, generator=torch.Generator().manual_seed(0))
+    _, _, run = localize_models(lambda: _Offset(), lambda: _Offset(weight_noise=3e-2), lambda m: m(x))
+    first = run.rows[run.first]
+    # `embed` passes on its own (max rel ~4e-5 of ~1000) but carries the whole error that `head` then shows.
+    assert first.diff.module == "embed" and run.first_where == "output"
+    assert diagnose(run).first_divergence.culprit == "embed"

@@ -183,7 +183,9 @@ def _find_segments(
         best = (0, 0, 0)  # (run, flat start, owner)
         starts = space.order[lo:hi]
         if starts.size > _MAX_CANDIDATE_STARTS:
-            starts = starts[:_MAX_CANDIDATE_STARTS]
+            # Many values within tolerance (low precision, repeated values): try the closest ones first.
+            closeness = np.abs(space.sorted_values[lo:hi] - v)
+            starts = starts[np.argsort(closeness, kind="stable")[:_MAX_CANDIDATE_STARTS]]
         last = segments[-1] if segments else None
         for flat in starts:
             flat = int(flat)
@@ -264,7 +266,8 @@ def _rowsq_agrees(sig: ParamSig, segments: list[tuple[ParamSig, int, int]], rtol
 
 
 def _rtol(*dtypes: str) -> float:
-    return 3e-2 if any(d in ("bfloat16", "float16") for d in dtypes) else 1e-4
+    # A row signature sums many rounded weights, so its relative error is far below the dtype's epsilon.
+    return 1e-2 if any(d in ("bfloat16", "float16") for d in dtypes) else 1e-4
 
 
 # --- alignment ------------------------------------------------------------------------------------------------

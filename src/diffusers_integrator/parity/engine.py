@@ -278,9 +278,14 @@ def _execute_component(
 
     rows: list[Any] = []
     if run is not None:
-        report.localization = diagnose(run)
-        rows = [r.diff for r in run.rows]
-        if run.errors:
+        try:
+            report.localization = diagnose(run)
+            rows = [r.diff for r in run.rows]
+        except Exception as exc:  # noqa: BLE001 - the output comparison stands without the diagnosis
+            report.notes.append(
+                f"localisation failed (an internal error, please report it): {type(exc).__name__}: {exc}"
+            )
+        if run.errors and report.localization is not None:
             report.localization.alignment.anomalies.extend(f"instrumentation: {e}" for e in run.errors[:5])
     elif localize:
         why = "reference" if not ref_is_module else "candidate"

@@ -559,32 +559,43 @@ def compare_candidate(
     result = LocalizationRun(
         rows=watcher.rows, alignment=alignment, classes=watcher.classes, errors=reference.errors + watcher.errors
     )
-    _find_first(result, tolerance)
+    try:
+        _find_first(result, tolerance)
+    except Exception as exc:  # noqa: BLE001 - the comparison table is still worth reporting
+        result.errors.append(f"finding the first divergence failed: {type(exc).__name__}: {exc}")
     return output, result
 
 
 def _find_first(result: LocalizationRun, tolerance: ModuleTolerance | None) -> None:
-    """The first row over tolerance, moved back to where its error started if that is earlier."""
+    """The first row over tolerance, moved back to where its error started if that is earlier.
+
+    An error can start below the bound and cross it later: grown by the layers after it, or uncovered when a
+    large offset is subtracted (relative to a large activation it looked small). The start is the earliest row
+    above the onset floor that carries a sizeable share (>= 10%) of the first failure's error, relatively or in
+    absolute terms.
+    """
     rows = result.rows
-    first = next(
-        (i for i, r in enumerate(rows) if r.input_passed is False or r.output_passed is False),
-        None,
-    )
+    first = next((i for i, r in enumerate(rows) if r.input_passed is False or r.output_passed is False), None)
     if first is None:
         return
     row = rows[first]
     where = "input" if row.input_passed is False else "output"
+    failing = row.diff.input if where == "input" else row.diff.output
     level = row.input_rel if where == "input" else row.output_rel
+    level_abs = failing.max_abs if failing is not None and failing.max_abs is not None else 0.0
     tol = tolerance or ModuleTolerance.for_dtype(_dtype_of_row(row))
-    # An error that starts small and grows past the bound later started at the earliest row carrying a
-    # sizeable share of it (>= 10%, above the onset floor).
-    threshold = max(tol.onset, 0.1 * level)
+
+    def carries(rel: float, diff: TensorDiff | None) -> bool:
+        if diff is None or rel < tol.onset:
+            return False
+        return rel >= 0.1 * level or (diff.max_abs or 0.0) >= 0.1 * level_abs
+
     for i in range(first):
         r = rows[i]
-        if r.input_rel >= threshold and r.input is not None:
+        if carries(r.input_rel, r.diff.input) and rows[i].diff.input is not None and r.input_passed is not None:
             first, where = i, "input"
             break
-        if r.output_rel >= threshold and r.output is not None:
+        if carries(r.output_rel, r.diff.output):
             first, where = i, "output"
             break
     result.first, result.first_where = first, where
