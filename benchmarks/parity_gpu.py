@@ -1,20 +1,21 @@
-"""GPU parity benchmark: the bf16 + cosine path on CUDA with a ~1.5B-parameter DiT built from a config.
+"""GPU parity benchmark: the bf16 + cosine path on CUDA with a ~1.8B-parameter DiT built from a config.
 
-Model: diffusers' FluxTransformer2DModel at 2 double-stream + 6 single-stream blocks of Flux's real width
-(3072, 24 heads of 128), random seeded weights built on the GPU, bf16; 1024 image tokens + 512 text tokens.
-Reference and candidate are the same class and weights (a clean port), built one after the other, as
-`run_parity` does. Measured:
+Model: the research-style DiT (`parity.examples.research_dit`) and its diffusers port at hidden 2048, 16 heads,
+24 blocks (1.8B parameters), seeded random weights generated on the GPU, bf16, 1024 image tokens (a 64x64
+latent, patch 2) + 256 text tokens. The two sides really compute differently (fused qkv and a hand-written
+softmax against split projections and `dispatch_attention_fn`, complex against real RoPE, Linear against Conv2d
+patches), so the clean port exercises the bf16 tolerance: max abs <= 1e-1 and cosine >= 0.9999. Measured:
 
-* the clean port passes the bf16 criteria (max abs <= 1e-1, cosine >= 0.9999) and localisation flags nothing;
-* time: two bare forwards vs compare-only vs with localisation (each variant builds, runs and frees both models;
-  construction is timed separately and left out of the ratios);
+* time: two bare forwards vs compare-only vs with localisation. Each variant builds, runs and frees the
+  reference, then the candidate, as `run_parity` does; construction is timed apart and left out of the ratios;
 * peak GPU memory (one model resident at a time) and peak host RSS (localisation keeps activations on CPU);
-* one planted bug (q and k weights swapped in the first block) is detected and blamed on `to_q`.
+* the clean port passes, and a planted conversion bug (q and k rows swapped when splitting the fused qkv) is
+  detected and blamed on block 0's attention, alignment by weight values in bf16.
 
-Runs in well under 5 minutes on one H100. Without CUDA it says so and exits 0 (`--smoke` runs the same code
-path on CPU at a tiny width, to check the script itself).
+Takes ~1-2 minutes on one H100. Without CUDA it says so and exits 0; `--smoke` runs the same code path on CPU at
+a tiny width to check the script itself.
 
-Usage: python benchmarks/parity_gpu.py [--smoke] [--tokens 1024] [--repeat 3]
+Usage: python benchmarks/parity_gpu.py [--smoke] [--latent 64] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -26,42 +27,23 @@ import time
 from functools import partial
 
 
-FULL = {
-    "patch_size": 1,
-    "in_channels": 64,
-    "num_layers": 2,
-    "num_single_layers": 6,
-    "attention_head_dim": 128,
-    "num_attention_heads": 24,
-    "joint_attention_dim": 4096,
-    "pooled_projection_dim": 768,
-    "guidance_embeds": True,
-    "axes_dims_rope": [16, 56, 56],
-}
-SMOKE = {
-    **FULL,
-    "attention_head_dim": 16,
-    "num_attention_heads": 2,
-    "joint_attention_dim": 32,
-    "pooled_projection_dim": 16,
-    "in_channels": 8,
-    "axes_dims_rope": [4, 6, 6],
-}
+FULL = {"hidden_size": 2048, "num_heads": 16, "depth": 24, "context_dim": 1024, "freq_dim": 256, "in_channels": 16}
+SMOKE = {"hidden_size": 64, "num_heads": 4, "depth": 2, "context_dim": 32, "freq_dim": 64, "in_channels": 4}
 
 
-def _rss_hwm_mb() -> float:
+def _rss_hwm_gib() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
+                return int(line.split()[1]) / 2**20
     return 0.0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny width on CPU: checks the script, not the GPU")
-    parser.add_argument("--tokens", type=int, default=1024, help="image tokens (a square grid)")
-    parser.add_argument("--text-tokens", type=int, default=512)
+    parser.add_argument("--latent", type=int, default=64, help="latent side (patch 2): 64 -> 1024 image tokens")
+    parser.add_argument("--text-tokens", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
@@ -75,51 +57,56 @@ def main() -> int:
         return 0
     device = "cpu" if args.smoke else "cuda"
     dtype = torch.bfloat16
-    config = SMOKE if args.smoke else FULL
     if args.smoke:
-        args.tokens, args.text_tokens, args.repeat = min(args.tokens, 64), min(args.text_tokens, 16), 1
-
-    from diffusers import FluxTransformer2DModel
+        args.latent, args.text_tokens, args.repeat = 8, 8, 1
 
     from diffusers_integrator.parity.align import ModelIndex, align_modules
     from diffusers_integrator.parity.compare import compare_outputs, default_tolerance
     from diffusers_integrator.parity.diagnose import diagnose
+    from diffusers_integrator.parity.examples import convert as conversion
+    from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
+    from diffusers_integrator.parity.examples.research_dit import ResearchDiT, ResearchDiTConfig
     from diffusers_integrator.parity.localize import compare_candidate, record_reference
 
-    side = int(args.tokens**0.5)
-    gen = torch.Generator("cpu").manual_seed(0)
-    img_ids = torch.zeros(side, side, 3)
-    img_ids[..., 1] = torch.arange(side)[:, None]
-    img_ids[..., 2] = torch.arange(side)[None, :]
-    inputs = {
-        "hidden_states": torch.randn(1, side * side, config["in_channels"], generator=gen),
-        "encoder_hidden_states": torch.randn(1, args.text_tokens, config["joint_attention_dim"], generator=gen),
-        "pooled_projections": torch.randn(1, config["pooled_projection_dim"], generator=gen),
-        "timestep": torch.tensor([0.625]),
-        "guidance": torch.tensor([3.5]),
-        "img_ids": img_ids.reshape(-1, 3),
-        "txt_ids": torch.zeros(args.text_tokens, 3),
-    }
-    inputs = {
-        k: v.to(device=device, dtype=dtype if k not in ("img_ids", "txt_ids") else torch.float32)
-        for k, v in inputs.items()
-    }
+    config = ResearchDiTConfig(**(SMOKE if args.smoke else FULL))
 
-    def build(swap_qk: bool = False) -> torch.nn.Module:
+    def randomized_reference() -> torch.nn.Module:
+        """Seeded weights drawn on the device itself (a CPU draw of 1.8B values would dominate the run)."""
         with torch.device(device):
-            model = FluxTransformer2DModel(**config)
-        model = model.to(dtype).eval()
-        g = torch.Generator(device).manual_seed(1)
+            model = ResearchDiT(config)
+        gen = torch.Generator(device).manual_seed(0)
         with torch.no_grad():
             for name, p in model.named_parameters():
-                noise = torch.randn(p.shape, generator=g, device=device, dtype=torch.float32) * 0.02
-                p.copy_((1 + noise) if p.ndim == 1 and "norm" in name else noise)
-            if swap_qk:
-                attn = model.transformer_blocks[0].attn
-                q, k = attn.to_q.weight.clone(), attn.to_k.weight.clone()
-                attn.to_q.weight.copy_(k)
-                attn.to_k.weight.copy_(q)
-        return model
+                noise = torch.randn(p.shape, generator=gen, device=device) * 0.02
+                p.copy_((1 + noise) if p.ndim == 1 and ("norm" in name or name.endswith("scale")) else noise)
+        return model.to(dtype).eval()
+
+    def build_reference() -> torch.nn.Module:
+        return randomized_reference()
+
+    def build_candidate(split_bug: bool = False) -> torch.nn.Module:
+        source = randomized_reference().state_dict()
+        with torch.device(device):
+            model = TinyDiTTransformer2DModel(**conversion.convert_config(config))
+        converted = conversion.convert_state_dict(source, config).state_dict
+        del source
+        if split_bug:
+            for key in [k for k in converted if ".attn.to_q." in k]:
+                other = key.replace(".to_q.", ".to_k.")
+                converted[key], converted[other] = converted[other], converted[key]
+        model.load_state_dict(converted, strict=True)
+        return model.to(dtype).eval()
+
+    gen = torch.Generator("cpu").manual_seed(0)
+    x = torch.randn(1, config.in_channels, args.latent, args.latent, generator=gen).to(device, dtype)
+    t = torch.tensor([437.25], device=device, dtype=dtype)
+    context = torch.randn(1, args.text_tokens, config.context_dim, generator=gen).to(device, dtype)
+
+    def forward_reference(model):
+        return model(x, t, context)
+
+    def forward_candidate(model):
+        return model(hidden_states=x, timestep=t, encoder_hidden_states=context, return_dict=False)[0]
 
     def sync() -> None:
         if device == "cuda":
@@ -130,104 +117,98 @@ def main() -> int:
         if device == "cuda":
             torch.cuda.empty_cache()
 
-    def forward(model):
-        return model(**inputs, return_dict=False)[0]
+    build_seconds: list[float] = []
 
-    timings: dict[str, list[float]] = {"bare": [], "compare": [], "localize": []}
-    build_times: list[float] = []
-    results = {}
-
-    def run(variant: str, swap_qk: bool = False):
-        start_build = time.perf_counter()
-        ref = build()
+    def run(variant: str, split_bug: bool = False):
+        start = time.perf_counter()
+        ref = build_reference()
         sync()
-        build_s = time.perf_counter() - start_build
+        built = time.perf_counter() - start
         with torch.no_grad():
             t0 = time.perf_counter()
             if variant == "localize":
                 index = ModelIndex.from_model(ref)
-                ref_out, store = record_reference(ref, partial(forward, ref))
+                ref_out, store = record_reference(ref, partial(forward_reference, ref))
             else:
-                ref_out = forward(ref)
+                ref_out = forward_reference(ref)
             ref_out = ref_out.detach().to("cpu")
             sync()
-            t_ref = time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0
             del ref
             free()
-            start_build = time.perf_counter()
-            cand = build(swap_qk)
+            start = time.perf_counter()
+            cand = build_candidate(split_bug)
             sync()
-            build_s += time.perf_counter() - start_build
+            built += time.perf_counter() - start
             t0 = time.perf_counter()
-            loc = None
+            loc, captured = None, 0
             if variant == "localize":
                 alignment = align_modules(index, ModelIndex.from_model(cand, resident=True), None)
-                cand_out, lrun = compare_candidate(cand, partial(forward, cand), alignment, store, index)
-                loc = diagnose(lrun)
+                cand_out, lrun = compare_candidate(cand, partial(forward_candidate, cand), alignment, store, index)
+                loc, captured = diagnose(lrun), store.nbytes
+                del store
             else:
-                cand_out = forward(cand)
+                cand_out = forward_candidate(cand)
             diffs = compare_outputs(ref_out, cand_out) if variant != "bare" else []
             sync()
-            t_cand = time.perf_counter() - t0
+            elapsed += time.perf_counter() - t0
             del cand
             free()
-        build_times.append(build_s)
-        return t_ref + t_cand, diffs, loc, (store.nbytes if variant == "localize" else 0)
+        build_seconds.append(built)
+        return elapsed, diffs, loc, captured
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    params = sum(p.numel() for p in build().parameters())
-    free()
-    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu (smoke)'}; torch {torch.__version__}")
+    with torch.device("meta"):
+        params = sum(p.numel() for p in ResearchDiT(config).parameters())
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu (smoke run: checks the script only)"
+    print(f"device: {name}; torch {torch.__version__}")
     print(
-        f"model: FluxTransformer2DModel {config['num_layers']}+{config['num_single_layers']} blocks, "
-        f"{params / 1e9:.2f}B parameters, bf16; {side * side} image + {args.text_tokens} text tokens"
+        f"model: research DiT vs its diffusers port, hidden {config.hidden_size}, {config.depth} blocks, "
+        f"{params / 1e9:.2f}B parameters, bf16; {(args.latent // 2) ** 2} image + {args.text_tokens} text tokens"
     )
 
-    for variant in ("bare", "compare", "localize"):
-        run(variant)  # warm-up (kernels, allocator)
+    started = time.perf_counter()
+    timings: dict[str, list[float]] = {"bare": [], "compare": [], "localize": []}
+    results = {}
+    for variant in timings:
+        run(variant)  # warm-up: kernels, allocator
     for _ in range(args.repeat):
-        for variant in ("bare", "compare", "localize"):
+        for variant in timings:
             seconds, diffs, loc, captured = run(variant)
             timings[variant].append(seconds)
-            if diffs:
-                results[variant] = (diffs, loc, captured)
+            results[variant] = (diffs, loc, captured)
     best = {k: min(v) for k, v in timings.items()}
-    print(
-        f"\ntime per variant (min of {args.repeat}; model construction excluded, {min(build_times):.1f} s per pair):"
-    )
-    for k in ("bare", "compare", "localize"):
+    print(f"\ntime per variant, min of {args.repeat} (construction excluded: {min(build_seconds):.1f} s per pair):")
+    for k in timings:
         print(f"  {k:9} {best[k] * 1000:9.1f} ms")
     print(f"  compare-only / two bare forwards: {best['compare'] / best['bare']:.2f}x")
     print(f"  with localisation / two bare forwards: {best['localize'] / best['bare']:.2f}x")
 
-    diffs, _, _ = results["compare"]
     tol = default_tolerance(dtype)
-    d = diffs[0]
-    print(
-        f"\nclean port, bf16 ({tol.describe()}): max abs {d.max_abs:.3g}, cosine {d.cosine:.6f} -> "
-        f"{'pass' if d.passed else 'FAIL: ' + str(d.reason)}"
-    )
+    d = results["compare"][0][0]
+    verdict = "pass" if d.passed else f"FAIL: {d.reason}"
+    print(f"\nclean port, bf16 ({tol.describe()}): max abs {d.max_abs:.3g}, cosine {d.cosine:.6f} -> {verdict}")
     _, loc, captured = results["localize"]
     flagged = loc.first_divergence.module if loc.first_divergence else "nothing"
     print(
-        f"localisation on the clean port: {loc.alignment.aligned} modules aligned, first divergence: {flagged}; "
-        f"activations kept on CPU: {captured / 2**30:.2f} GiB"
+        f"localisation on the clean port: {loc.alignment.aligned}/{loc.alignment.candidate_modules} modules aligned "
+        f"by value, first divergence: {flagged}; activations kept on CPU: {captured / 2**30:.2f} GiB"
     )
-
-    _, diffs, loc, _ = run("localize", swap_qk=True)
+    _, diffs, loc, _ = run("localize", split_bug=True)
     fd = loc.first_divergence
     print(
-        f"planted bug (to_q/to_k swapped in block 0): outputs {'FAIL' if not diffs[0].passed else 'pass'} "
-        f"(cosine {diffs[0].cosine:.6f}); blamed: {fd.culprit if fd else 'nothing'} ({fd.where if fd else '-'})"
+        f"planted bug (q/k rows swapped when splitting qkv): outputs {'pass' if diffs[0].passed else 'FAIL'} "
+        f"(cosine {diffs[0].cosine:.6f}); blamed: {fd.culprit if fd else 'nothing'} ({fd.where if fd else '-'}); "
+        f"anomaly: {(loc.alignment.anomalies or ['none'])[0][:100]}"
     )
-
     if device == "cuda":
         print(
             f"\npeak GPU memory allocated: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB "
-            f"(model weights {params * 2 / 2**30:.2f} GiB, one model resident at a time)"
+            f"(one model's bf16 weights: {params * 2 / 2**30:.2f} GiB; candidate construction converts from a "
+            "reference copy, so two sets are briefly resident there)"
         )
-    print(f"peak host RSS: {_rss_hwm_mb() / 1024:.2f} GiB")
+    print(f"peak host RSS: {_rss_hwm_gib():.2f} GiB; total wall time {time.perf_counter() - started:.0f} s")
     print("\ncommand: python benchmarks/parity_gpu.py " + " ".join(sys.argv[1:]))
     return 0
 
