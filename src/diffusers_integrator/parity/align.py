@@ -52,6 +52,7 @@ class ParamSig:
         self._tensor: torch.Tensor | None = t
         # float32 matvecs (no float64 copy of the weights): ~1e-7 relative error, far inside the match tolerance.
         w = self._matrix()
+        self.matrix_shape = tuple(w.shape)
         self.row = (w @ _probe(w.shape[1]).to(w.device)).double().cpu().numpy()
         self._col: np.ndarray | None = None
         self._rowsum: np.ndarray | None = None
@@ -65,9 +66,13 @@ class ParamSig:
             self._tensor = None
 
     def _matrix(self) -> torch.Tensor:
+        """Rows along the first dimension that is not 1: a (1, 6, dim) modulation table has its 6 chunks as rows."""
         if self._tensor is None:
             raise RuntimeError(f"the weights of {self.name} are gone; index the model while it is resident")
-        return self._tensor.reshape(self.shape[0] if self.shape else 1, -1).float()
+        dims = list(self.shape)
+        while len(dims) > 1 and dims[0] == 1:
+            dims.pop(0)
+        return self._tensor.reshape(dims[0] if dims else 1, -1).float()
 
     @property
     def col(self) -> np.ndarray | None:
@@ -90,11 +95,11 @@ class ParamSig:
 
     @property
     def rows(self) -> int:
-        return self.shape[0] if self.shape else 1
+        return self.matrix_shape[0]
 
     @property
     def cols(self) -> int:
-        return int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
+        return self.matrix_shape[1]
 
 
 def param_signature(name: str, tensor: torch.Tensor, eager: bool = True) -> ParamSig:
@@ -371,11 +376,13 @@ def align_modules(
 
     anomalies.extend(_order_anomalies(aligned))
     by_method: dict[str, int] = {}
-    for a in aligned.values():
-        by_method[a.method] = by_method.get(a.method, 0) + 1
+    for name, a in aligned.items():
+        if candidate.modules[name].params:
+            by_method[a.method] = by_method.get(a.method, 0) + 1
     summary = AlignmentSummary(
         candidate_modules=len(candidate.param_modules()),
         aligned=sum(1 for a in aligned if candidate.modules[a].params),
+        parameter_free=sum(1 for a in aligned if not candidate.modules[a].params),
         by_method=by_method,
         unaligned_with_parameters=unaligned[:50],
         anomalies=anomalies[:50],

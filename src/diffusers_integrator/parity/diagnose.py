@@ -81,6 +81,14 @@ _CAUSES: list[tuple[re.Pattern[str], list[str]]] = [
         ],
     ),
     (
+        re.compile(r"block|layer", re.I),
+        [
+            "the block's own forward: modulation chunk order (shift/scale/gate), `1 + scale` vs `scale`, gates "
+            "applied to the wrong branch, residual added before/after the norm",
+            "a dtype cast in the block (an upcast to float32 the reference does, or does not do)",
+        ],
+    ),
+    (
         re.compile(r"linear|conv|proj|to_[qkv]|to_out|fc\d?|dense", re.I),
         [
             "the weight is transposed, taken from another layer, or not converted",

@@ -88,7 +88,8 @@ def render_text(report: ParityReport) -> str:
             )
         a = loc.alignment
         methods = ", ".join(f"{k} {v}" for k, v in sorted(a.by_method.items()))
-        lines.append(f"alignment: {a.aligned}/{a.candidate_modules} candidate modules with weights ({methods})")
+        free = f"; {a.parameter_free} parameter-free by name" if a.parameter_free else ""
+        lines.append(f"alignment: {a.aligned}/{a.candidate_modules} candidate modules with weights ({methods}){free}")
         if a.unaligned_with_parameters:
             lines.append(f"  unaligned: {', '.join(a.unaligned_with_parameters[:5])}")
         for anomaly in a.anomalies[:3]:

@@ -180,6 +180,7 @@ class Divergence(BaseModel):
 class AlignmentSummary(BaseModel):
     candidate_modules: int = 0
     aligned: int = 0
+    parameter_free: int = Field(0, description="parameter-free leaves aligned by name (norms, activations, RoPE)")
     by_method: dict[str, int] = {}
     unaligned_with_parameters: list[str] = []
     anomalies: list[str] = Field([], description="mappings that look like conversion mistakes")
