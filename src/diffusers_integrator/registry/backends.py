@@ -15,7 +15,7 @@ import re
 
 from .dummies import dummy_module_name
 from .graph import TOP_INIT
-from .tree import SourceTree, read_init
+from .tree import SourceTree, modules_in, read_init
 
 
 # Import root → diffusers backend name (the `<x>` of `is_<x>_available()`).
@@ -124,7 +124,7 @@ def infer_backends(tree: SourceTree, module_rel: str) -> tuple[list[str], str]:
     if top_package in ("pipelines", "modular_pipelines") and folder.count("/") >= 1 and "transformers" not in needed:
         # A pipeline package sits under one torch(+transformers) guard: its helper modules (outputs, the
         # ModularPipeline class, watermarkers) take transformers when any sibling needs it.
-        for sibling in tree.modules_in(folder):
+        for sibling in modules_in(tree, folder):
             if sibling != module_rel and not sibling.endswith("__init__.py"):
                 if "transformers" in module_backends(tree, sibling)[0]:
                     needed.add("transformers")

@@ -33,7 +33,7 @@ from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
 from .schema import NameStatus, SymbolSpec
 from .sorting import init_isort_key, insert_sorted, ruff_member_key
 from .templates import lazy_package_init, plain_family_init
-from .tree import SourceTree
+from .tree import SourceTree, modules_in
 
 
 @dataclass
@@ -104,7 +104,7 @@ def resolve_symbols(
         rel = module_rel_of(spec.module, package_rel)
         source = tree.read(rel)
         if source is None:
-            if tree.modules_in(rel[: -len(".py")]):
+            if modules_in(tree, rel[: -len(".py")]):
                 problems.append(f"`{spec.module}` is a package; give the module file that defines {spec.name}")
             else:
                 problems.append(f"{package_rel}/{rel} does not exist (module of {spec.name})")

@@ -134,6 +134,35 @@ class MemoryTree:
         return sorted(present)
 
 
+class OverlayTree:
+    """Another tree with some files replaced (None deletes): plan on files not written yet (a dry run)."""
+
+    def __init__(self, base: SourceTree, overlay: Mapping[str, str | None]):
+        self.base = base
+        self.overlay = dict(overlay)
+
+    def read(self, rel: str) -> str | None:
+        return self.overlay[rel] if rel in self.overlay else self.base.read(rel)
+
+    def mentions(self, word: str) -> set[str]:
+        pattern = re.compile(rf"\b{re.escape(word)}\b")
+        found = {rel for rel in self.base.mentions(word) if rel not in self.overlay}
+        found.update(rel for rel, text in self.overlay.items() if text is not None and pattern.search(text))
+        return found
+
+    def modules_in(self, folder: str) -> list[str]:
+        prefix = f"{folder}/" if folder else ""
+        found = set(modules_in(self.base, folder))
+        found.update(rel for rel in self.overlay if rel.startswith(prefix) and "/" not in rel[len(prefix) :])
+        return sorted(rel for rel in found if rel.endswith(".py") and self.read(rel) is not None)
+
+
+def modules_in(tree: SourceTree, folder: str) -> list[str]:
+    """`tree.modules_in(folder)`, or nothing for a tree that cannot list folders (inference then reads less)."""
+    lister = getattr(tree, "modules_in", None)
+    return list(lister(folder)) if lister is not None else []
+
+
 @functools.lru_cache(maxsize=512)
 def parse_cached(rel: str, text: str) -> ParsedInit:
     """Parsed inits are read-only, so the same text is parsed once however many plans read it."""
