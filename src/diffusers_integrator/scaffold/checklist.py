@@ -43,7 +43,13 @@ def skill_ref(skill_file: str, heading: str | None = None) -> str:
 
 
 def build_checklist(
-    names: ScaffoldNames, files: dict[str, str], *, tasks: list[str], custom_scheduler: bool, lora: bool
+    names: ScaffoldNames,
+    files: dict[str, str],
+    *,
+    tasks: list[str],
+    custom_scheduler: bool,
+    lora: bool,
+    lora_registered: bool = True,
 ) -> list[ChecklistItem]:
     """`files` maps a role (`transformer`, `pipelines`, `modular`, ...) to a path or a space-separated list."""
 
@@ -148,6 +154,14 @@ def build_checklist(
             "LoRAs use another layout; run `make fix-copies` after any change to the copied methods.",
             "integrating-models/pipeline.md",
             "LoRA",
+            "lora",
+        )
+    if lora and not lora_registered:
+        add(
+            f"Register `{names.lora_mixin}` in loaders/__init__.py (with the other `lora_pipeline` mixins, both "
+            "halves) once register_lazy_import supports that init, then import it from `...loaders`.",
+            "integrating-models/registration.md",
+            "`register_lazy_import`",
             "lora",
         )
     add(

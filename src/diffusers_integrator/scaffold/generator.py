@@ -19,7 +19,7 @@ from .checklist import build_checklist
 from .collisions import check_collisions
 from .model_tests import UPSTREAM_GENERATOR, generate_with_upstream
 from .names import IMAGE_CONDITIONED, ScaffoldNames, derive_names
-from .registration import register
+from .registration import lora_registration_is_safe, register
 from .render import license_header, render
 from .schema import ScaffoldedFile, ScaffoldRequest, ScaffoldResult
 
@@ -70,13 +70,21 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
     _check_checkout_supports(checkout, request)
 
     report(1, 4, "rendering files")
-    plan = _render(checkout, request, names, tasks)
     lora_rel = f"{checkout.package_rel}/loaders/lora_pipeline.py"
+    lora_class, lora_registrable = "", False
     if names.lora_mixin:
-        plan.lora_class = edits.render_lora_mixin(
+        lora_class = edits.render_lora_mixin(
             checkout.read_text(lora_rel), names.lora_mixin, names.transformer, [p.class_name for p in names.pipelines]
         )
-    check_collisions(checkout, names, plan.creates, {lora_rel: plan.lora_class} if plan.lora_class else None)
+        lora_registrable = lora_registration_is_safe(checkout, names, lora_class)
+    plan = _render(checkout, request, names, tasks, lora_registrable)
+    plan.lora_class = lora_class
+    if names.lora_mixin and not lora_registrable:
+        plan.skipped.append(
+            f"{names.lora_mixin} is not registered in loaders/__init__.py: the registry cannot yet edit that init "
+            "without losing its other names; the pipelines import it from loaders.lora_pipeline."
+        )
+    check_collisions(checkout, names, plan.creates, {lora_rel: lora_class} if lora_class else None)
     _plan_edits(checkout, names, plan)
 
     report(2, 4, "writing files" if not request.dry_run else "computing diffs")
@@ -87,8 +95,9 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
         written += checkout.write_files(plan.edits, dry_run=request.dry_run)
         report(3, 4, "registering names")
         reg_changes, registered, reg_summary = register(
-            checkout, names, {**plan.creates, **plan.edits}, dry_run=request.dry_run
+            checkout, names, {**plan.creates, **plan.edits}, dry_run=request.dry_run, include_lora=lora_registrable
         )
+
     except BaseException:
         if not request.dry_run:
             _roll_back(checkout, written, previous)
@@ -101,8 +110,14 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
     changes = [change for change in written + reg_changes if change.action != "unchanged"]
     roles = {role: " ".join(paths) for role, paths in plan.roles.items()}
     checklist = build_checklist(
-        names, roles, tasks=tasks, custom_scheduler=request.custom_scheduler, lora=request.lora
+        names,
+        roles,
+        tasks=tasks,
+        custom_scheduler=request.custom_scheduler,
+        lora=request.lora,
+        lora_registered=lora_registrable,
     )
+
     report(4, 4, "done")
     return ScaffoldResult(
         dry_run=request.dry_run,
@@ -163,7 +178,9 @@ def _check_checkout_supports(checkout: Checkout, request: ScaffoldRequest) -> No
         )
 
 
-def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, tasks: list[str]) -> _Plan:
+def _render(
+    checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, tasks: list[str], lora_registered: bool
+) -> _Plan:
     plan = _Plan()
     pkg = checkout.package_rel
     dims = request.dims
@@ -177,6 +194,8 @@ def _render(checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, 
         "per_prompt": "images" if dims == "2d" else "videos",
         "vae_class": names.autoencoder or ("AutoencoderKL" if dims == "2d" else "AutoencoderKLWan"),
         "scheduler_class": names.scheduler or "FlowMatchEulerDiscreteScheduler",
+        # Where pipelines import the LoRA mixin from: the package when it is registered there, else its module.
+        "lora_module": "loaders" if lora_registered else "loaders.lora_pipeline",
     }
     uncond = next((task for task in tasks if task not in IMAGE_CONDITIONED), None)
     cond = next((task for task in tasks if task in IMAGE_CONDITIONED), None)

@@ -6,9 +6,11 @@ yet, so the plan reads them from the scaffold's own planned texts layered over t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ..checkout import Checkout, FileChange
+from ..errors import IntegratorError
 from .names import ScaffoldNames
 
 
@@ -16,7 +18,7 @@ TORCH = ["torch"]
 TORCH_TRANSFORMERS = ["torch", "transformers"]
 
 
-def symbol_specs(names: ScaffoldNames, package_rel: str) -> list:
+def symbol_specs(names: ScaffoldNames, package_rel: str, *, include_lora: bool = True) -> list:
     """One `SymbolSpec` per public name, with the backends upstream files it under."""
     from ..registry.schema import SymbolSpec
 
@@ -31,7 +33,7 @@ def symbol_specs(names: ScaffoldNames, package_rel: str) -> list:
     if names.scheduler:
         module = f"{pkg}/schedulers/{names.scheduler_module}.py"
         specs.append(SymbolSpec(name=names.scheduler, module=module, backends=TORCH))
-    if names.lora_mixin:
+    if names.lora_mixin and include_lora:
         # Upstream lists LoRA mixins in loaders/__init__.py only, not in the top-level namespace.
         module = f"{pkg}/loaders/lora_pipeline.py"
         specs.append(SymbolSpec(name=names.lora_mixin, module=module, export=False, backends=TORCH_TRANSFORMERS))
@@ -76,8 +78,50 @@ class _OverlayTree:
         return found
 
 
+def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_class: str) -> bool:
+    """Whether the registry can add the LoRA mixin to `loaders/__init__.py` without losing what that init holds.
+
+    That init is not laid out like the others (its guards are plain `if`s and `lora_pipeline` is one growing
+    list); a plan that drops any name already there would break every pipeline importing its mixin.
+    """
+    from ..registry.register import plan_register
+    from ..registry.schema import SymbolSpec
+    from ..registry.tree import CheckoutTree
+    from .edits import insert_lora_mixin
+
+    base = CheckoutTree(checkout)
+    lora_rel, init_rel = "loaders/lora_pipeline.py", "loaders/__init__.py"
+    try:
+        overlay = {lora_rel: insert_lora_mixin(base.read(lora_rel) or "", names.lora_mixin, lora_class)}
+    except IntegratorError:
+        return False  # the mixin name is taken: check_collisions reports it with the other clashes
+    spec = SymbolSpec(
+        name=names.lora_mixin,
+        module=f"{checkout.package_rel}/{lora_rel}",
+        export=False,
+        backends=TORCH_TRANSFORMERS,
+    )
+    try:
+        plan = plan_register(_OverlayTree(base, overlay), [spec], package_rel=checkout.package_rel)
+    except IntegratorError:
+        return False
+    old, new = base.read(init_rel) or "", plan.files.get(init_rel)
+    if new is None:
+        return True
+    words = set(re.findall(r"\w+", old)) - set(re.findall(r"\w+", new))
+    kept = not set(re.findall(r'"(\w+)"', old)) - set(re.findall(r'"(\w+)"', new))
+    defined = "_dummy_objects" not in new or "_dummy_objects" in old
+    # Same keys, every earlier name kept, nothing used that the init never defines.
+    return kept and defined and not words and new.count('_import_structure["lora_pipeline"] =') <= 1
+
+
 def register(
-    checkout: Checkout, names: ScaffoldNames, planned: Mapping[str, str], *, dry_run: bool
+    checkout: Checkout,
+    names: ScaffoldNames,
+    planned: Mapping[str, str],
+    *,
+    dry_run: bool,
+    include_lora: bool = True,
 ) -> tuple[list[FileChange], list[str], str]:
     """Registers every public name; returns (changes, names registered, summary).
 
@@ -88,7 +132,7 @@ def register(
     from ..registry.register import plan_register
     from ..registry.tree import CheckoutTree
 
-    specs = symbol_specs(names, checkout.package_rel)
+    specs = symbol_specs(names, checkout.package_rel, include_lora=include_lora)
     if not specs:
         return [], [], "No public names to register."
     if not dry_run:
