@@ -125,3 +125,30 @@ def test_an_error_hidden_by_a_large_offset_is_traced_to_where_it_starts():
     # `embed` passes on its own (max rel ~4e-5 of ~1000) but carries the whole error that `head` then shows.
     assert first.diff.module == "embed" and run.first_where == "output"
     assert diagnose(run).first_divergence.culprit == "embed"
+
+
+class _InPlace(torch.nn.Module):
+    """The parent scales `first`'s output in place afterwards: the recorded value must not be that later one."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        torch.manual_seed(5)
+        self.first = torch.nn.Linear(8, 8)
+        self.second = torch.nn.Linear(8, 8)
+        self.scale = scale
+
+    def forward(self, x):
+        h = self.first(x)
+        out = self.second(h)
+        h.mul_(self.scale)
+        return out + h
+
+
+def test_reference_values_modified_in_place_are_not_compared():
+    x = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    _, _, run = localize_models(lambda: _InPlace(2.0), lambda: _InPlace(3.0), lambda m: m(x))
+    rows = {r.diff.module: r for r in run.rows}
+    assert rows["first"].diff.output is None  # dropped, not compared against the scaled value
+    assert rows["second"].diff.input is None
+    assert rows["second"].diff.output is not None and rows["second"].output_passed
+    assert any("modified in place" in e for e in run.errors)

@@ -123,19 +123,42 @@ class _Recorder:
     def __init__(self, store: ReferenceActivations):
         self.store = store
         self.seen: dict[int, _Entry] = {}
+        self.held: list[tuple[torch.Tensor, int]] = []
 
     def keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        """CPU copy of `tensor`, shared with an earlier copy of the same, unmodified tensor object."""
+        """The value of `tensor` now, on CPU; one copy per tensor object while it is unmodified.
+
+        A GPU tensor is copied to CPU at once (GPU memory must be free for the candidate). A CPU tensor is held
+        as it is — no copy — and its version counter checked after the run: a tensor modified in place later is
+        dropped (not comparable) rather than compared with a value it no longer had.
+        """
         entry = self.seen.get(id(tensor))
         if entry is not None and entry.ref() is tensor and entry.version == tensor._version:
             return entry.copy
-        copy = tensor.detach().to("cpu", copy=True)
-        self.store.nbytes += copy.numel() * copy.element_size()
+        if tensor.device.type == "cpu":
+            kept = tensor.detach()  # shares the version counter with `tensor`
+            self.held.append((kept, tensor._version))
+        else:
+            kept = tensor.detach().to("cpu", copy=True)
+        self.store.nbytes += kept.numel() * kept.element_size()
         try:
-            self.seen[id(tensor)] = _Entry(weakref.ref(tensor), tensor._version, copy)
+            self.seen[id(tensor)] = _Entry(weakref.ref(tensor), tensor._version, kept)
         except TypeError:
             pass
-        return copy
+        return kept
+
+    def drop_modified(self) -> int:
+        stale = {id(t) for t, version in self.held if t._version != version}
+        if stale:
+            for calls in self.store.outputs.values():
+                for i, tensors in enumerate(calls):
+                    calls[i] = [None if id(t) in stale else t for t in tensors]
+            for calls in self.store.inputs.values():
+                for i, t in enumerate(calls):
+                    if t is not None and id(t) in stale:
+                        calls[i] = None
+        self.held.clear()
+        return len(stale)
 
     def hooks(self, name: str):
         store = self.store
@@ -169,6 +192,9 @@ def record_reference(model: torch.nn.Module, run: Callable[[], Any]) -> tuple[An
         for h in handles:
             h.remove()
     recorder.seen.clear()
+    dropped = recorder.drop_modified()
+    if dropped:
+        store.errors.append(f"{dropped} reference activations were modified in place later and are not compared")
     return output, store
 
 
@@ -333,7 +359,7 @@ class _Watcher:
             if seg.start is None:
                 pieces.append(outs)
                 continue
-            if len(outs) != 1:
+            if len(outs) != 1 or outs[0] is None:
                 return None
             rows = self._ref_rows(seg.reference)
             dim = _feature_dim(outs[0], rows)
