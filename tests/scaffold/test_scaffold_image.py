@@ -78,7 +78,7 @@ def scaffolded(workspace: Path):
     return workspace, result
 
 
-def test_names_files_and_registrations(scaffolded) -> None:
+def test_names_files_and_registrations(scaffolded, diffusers_tree: Path) -> None:
     workspace, result = scaffolded
     names = result.names
     assert (names.transformer, names.pipeline_package) == ("FooTransformer2DModel", "foo")
@@ -103,6 +103,8 @@ def test_names_files_and_registrations(scaffolded) -> None:
     }
     report = check_registration(Checkout.find(workspace), result.registered)
     assert report.ok, report.findings
+    before = check_registration(Checkout.find(diffusers_tree), max_findings=0)
+    assert check_registration(Checkout.find(workspace), max_findings=0).counts == before.counts
     # The registry wrote the inits and dummies; the scaffold's own files are all new.
     top = (workspace / "src/diffusers/__init__.py").read_text()
     assert '"FooPipeline"' in top and '"FooTransformer2DModel"' in top

@@ -89,7 +89,7 @@ def scaffolded(workspace: Path):
     return workspace, scaffold(Checkout.find(workspace), ScaffoldRequest(**REQUEST))
 
 
-def test_modular_package_names_and_registrations(scaffolded) -> None:
+def test_modular_package_names_and_registrations(scaffolded, diffusers_tree: Path) -> None:
     workspace, result = scaffolded
     names = result.names
     assert names.transformer == "BarVideoTransformer3DModel"
@@ -123,6 +123,10 @@ def test_modular_package_names_and_registrations(scaffolded) -> None:
         assert any("loaders/__init__.py" in item.task for item in result.checklist)
     report = check_registration(Checkout.find(workspace), result.registered)
     assert report.ok, report.findings
+    # Nothing else in the tree became inconsistent: the whole-tree findings are upstream's own, unchanged.
+    before = check_registration(Checkout.find(diffusers_tree), max_findings=0)
+    after = check_registration(Checkout.find(workspace), max_findings=0)
+    assert after.counts == before.counts
     denoise = (workspace / folder / "denoise.py").read_text()
     for call in ("guider.set_state(", "guider.prepare_inputs(", "guider.prepare_models(", "guider.cleanup_models("):
         assert call in denoise
