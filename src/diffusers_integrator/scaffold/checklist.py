@@ -123,9 +123,13 @@ def build_checklist(
             "modular_loop",
         )
     if any(task in ("image2image", "image2video") for task in tasks):
+        scheme = (
+            "image latents noised to the `strength` timestep"
+            if "image2image" in tasks
+            else "the encoded image kept as the clean first latent frame"
+        )
         add(
-            "Replace the scaffold's image conditioning (noised image latents for image-to-image, a clean first "
-            "latent frame for image-to-video) with the reference's scheme.",
+            f"Replace the scaffold's image conditioning ({scheme}) with the reference's scheme.",
             "integrating-models/pipeline.md",
             "`__call__`",
             "pipelines",
