@@ -142,6 +142,53 @@ def _skills(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register(args: argparse.Namespace) -> BaseModel:
+    from .checkout import Checkout
+    from .registry import SymbolSpec, register_names
+
+    symbols = [SymbolSpec(name=name, module=args.module, export=not args.no_export) for name in args.names]
+    return register_names(Checkout.find(args.checkout), symbols, args.backend or None, dry_run=args.dry_run)
+
+
+def _unregister(args: argparse.Namespace) -> BaseModel:
+    from .checkout import Checkout
+    from .registry import unregister_names
+
+    return unregister_names(Checkout.find(args.checkout), args.names, dry_run=args.dry_run)
+
+
+def _check_registration(args: argparse.Namespace) -> int:
+    from .checkout import Checkout
+    from .registry import check_registration
+
+    report = check_registration(Checkout.find(args.checkout), args.name or None, max_findings=args.max_findings)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        for finding in report.findings:
+            where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+            print(f"{where}: {finding.severity} [{finding.code}] {finding.message} Fix: {finding.fix}")
+        print(report.summary)
+    return 0 if report.ok else 1
+
+
+def _print_changes(fn: Callable[[argparse.Namespace], BaseModel]) -> Callable[[argparse.Namespace], int]:
+    """A write command: JSON with --json, else its summary and the diffs (what `git diff` would show)."""
+
+    def run(args: argparse.Namespace) -> int:
+        result = fn(args)
+        if args.json:
+            print(result.model_dump_json(indent=2))
+            return 0
+        for change in result.changes:
+            if change.diff:
+                print(change.diff, end="")
+        print(result.summary)
+        return 0
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -219,6 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="Exit 1 when a generated page is stale.")
     mode.add_argument("--write", action="store_true", help="Rewrite the generated pages.")
     docs.set_defaults(run=_docs)
+
+    register = commands.add_parser("register", help="Register public names in every init and dummy file.")
+    register.add_argument("module", help="Dotted module (diffusers.models.transformers.transformer_foo) or a path.")
+    register.add_argument("names", nargs="+", help="The public names defined in that module.")
+    register.add_argument("--no-export", action="store_true", help="Only the sub-package init, not `diffusers`.")
+    register.add_argument("--backend", action="append", help="Override the inferred backends (repeatable).")
+    unregister = commands.add_parser("unregister", help="Remove public names from every init and dummy file.")
+    unregister.add_argument("names", nargs="+")
+    for sub, fn in ((register, _register), (unregister, _unregister)):
+        sub.add_argument("--dry-run", action="store_true", help="Print the diffs, write nothing.")
+        sub.add_argument("--checkout", default=None)
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(run=_print_changes(fn))
+    check = commands.add_parser("check-registration", help="Every registration inconsistency, with its fix.")
+    check.add_argument("--name", action="append", help="Only findings about this name (repeatable).")
+    check.add_argument("--max-findings", type=int, default=50)
+    check.add_argument("--checkout", default=None)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(run=_check_registration)
 
     skills_cmd = commands.add_parser("skills", help="Install, update, remove or check the shipped Agent Skills.")
     skill_actions = skills_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -29,6 +29,7 @@ from .errors import IntegratorError, NotAvailableYet
 from .interact import answers, plan, questions
 from .interact.mcp_bridge import REPLY_PARAMETER, reply_annotation, to_reply
 from .jobs import JobStatusInput, JobStatusResult, job_status
+from .registry import SymbolSpec
 from .server_skills import SkillsExtension, add_skill_channels
 from .session import Access, IntegratorSession, ProgressFn, ServerOptions
 from .skills import GetSkillRequest, ListSkillsResult, SkillFileContent, list_skills, read_skill_file
@@ -155,6 +156,68 @@ def _scaffold_models() -> tuple[type[BaseModel], type[BaseModel]]:
     return ScaffoldRequest, ScaffoldResult
 
 
+# Diffs of a big init can run to thousands of lines; the agent needs the gist, the file has the rest.
+MAX_DIFF_CHARS = 6000
+
+
+class RegisterRequest(BaseModel):
+    symbols: list[SymbolSpec] = Field(
+        min_length=1,
+        description="The names to register. `module` is dotted (`diffusers.models.transformers.transformer_foo`) "
+        "or a path in the tree; `export` (default true) adds the name to the top-level `diffusers` namespace, false "
+        "registers it only in its sub-package init.",
+    )
+    backends: list[str] | None = Field(
+        default=None,
+        description='Backends for every symbol without its own, e.g. `["torch", "transformers"]`; default: '
+        "inferred from where each module lives and what it imports.",
+    )
+    dry_run: bool = Field(default=False, description="Return the diffs without writing (needs no approved plan).")
+
+
+class UnregisterRequest(BaseModel):
+    names: list[str] = Field(description="Public names to remove from every init and dummy file.")
+    dry_run: bool = Field(default=False, description="Return the diffs without writing (needs no approved plan).")
+
+
+class CheckRegistrationRequest(BaseModel):
+    names: list[str] | None = Field(default=None, description="Only findings about these names (default: all).")
+    max_findings: int = Field(default=50, ge=1, le=500, description="Cap on findings returned (errors first).")
+
+
+def _registry_model(name: str) -> type[BaseModel]:
+    from . import registry
+
+    return getattr(registry, name)
+
+
+def _capped(result: Any) -> BaseModel:
+    for change in result.changes:
+        if len(change.diff) > MAX_DIFF_CHARS:
+            change.diff = change.diff[:MAX_DIFF_CHARS] + f"\n... diff cut at {MAX_DIFF_CHARS} characters ...\n"
+    return result
+
+
+def _register(session: IntegratorSession, request: RegisterRequest, progress: ProgressFn) -> BaseModel:
+    from .registry import register_names
+
+    return _capped(register_names(session.checkout(), request.symbols, request.backends, dry_run=request.dry_run))
+
+
+def _unregister(session: IntegratorSession, request: UnregisterRequest, progress: ProgressFn) -> BaseModel:
+    from .registry import unregister_names
+
+    return _capped(unregister_names(session.checkout(), request.names, dry_run=request.dry_run))
+
+
+def _check_registration(
+    session: IntegratorSession, request: CheckRegistrationRequest, progress: ProgressFn
+) -> BaseModel:
+    from .registry import check_registration
+
+    return check_registration(session.checkout(), request.names, max_findings=request.max_findings)
+
+
 def _list_skills(session: IntegratorSession, request: NoArguments, progress: ProgressFn) -> BaseModel:
     return list_skills()
 
@@ -243,9 +306,31 @@ def tool_specs() -> list[ToolSpec]:
             # dry_run (the names and diffs for the plan) needs no approval; a real run passes the write gate itself.
             "session",
         ),
-        _pending("register_lazy_import", "Register public names", "write", "issue 3"),
-        _pending("unregister_lazy_import", "Unregister public names", "write", "issue 3", destructive=True),
-        _pending("check_registration", "Check registrations", "read", "issue 3"),
+        ToolSpec(
+            "register_lazy_import",
+            "Register public names",
+            RegisterRequest,
+            _registry_model("RegistrationResult"),
+            _register,
+            "write",
+        ),
+        ToolSpec(
+            "unregister_lazy_import",
+            "Unregister public names",
+            UnregisterRequest,
+            _registry_model("RegistrationResult"),
+            _unregister,
+            "write",
+            destructive=True,
+        ),
+        ToolSpec(
+            "check_registration",
+            "Check registrations",
+            CheckRegistrationRequest,
+            _registry_model("RegistrationReport"),
+            _check_registration,
+            "read",
+        ),
         ToolSpec(
             "make_quality",
             "Run the quality gates",
@@ -318,9 +403,10 @@ def _tool_function(spec: ToolSpec, session: IntegratorSession) -> Callable[..., 
         elicited = arguments.pop(REPLY_PARAMETER, None)  # filled by the SDK when the tool asks the human
         # Every call lands in the session trace, refused and failed ones included.
         with session.traces.call(spec.name, spec.access, arguments, ctx.protocol_version) as traced:
-            if spec.access == "write":
-                _guard(session.ensure_may_write, spec.name)
             request = _validate(spec.input_model, arguments)
+            # A dry run only shows diffs, so it needs no approved plan; anything else that writes passes the gate.
+            if spec.access == "write" and not getattr(request, "dry_run", False):
+                _guard(session.ensure_may_write, spec.name)
             progress = _progress_bridge(ctx)
             reply = (_guard(to_reply, elicited),) if spec.ask is not None else ()
             run = functools.partial(_guard, spec.handler, session, request, progress, *reply)
