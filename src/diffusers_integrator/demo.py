@@ -81,7 +81,8 @@ async def _tour(tree: Path) -> int:
         _section("write gate")
         gated = next((tool.name for tool in tools if tool.name == "register_lazy_import"), None)
         if gated:
-            result = await client.call_tool(gated, {"symbols": []})
+            symbol = {"name": "FooTransformer2DModel", "module": "diffusers.models.transformers.transformer_foo"}
+            result = await client.call_tool(gated, {"symbols": [symbol]})
             refused = result.is_error and "plan" in result.content[0].text
             failures += 0 if refused else 1
             _say(
