@@ -14,7 +14,10 @@ localisation keeps on CPU.
 
 Targets: compare-only <= 1.10x, with localisation <= 2x, peak RSS <= 1.2x the budget.
 
-Usage: .venv/bin/python benchmarks/parity_overhead.py [--repeat N] [--depth D] [--hidden H]
+On a machine shared with other jobs, `--threads 1` gives stable ratios (no OpenMP threads fighting for cores);
+the wall-clock minimum of interleaved runs and the process CPU time are both printed.
+
+Usage: .venv/bin/python benchmarks/parity_overhead.py [--repeat N] [--threads T] [--latent 32|64] [--depth D]
 """
 
 from __future__ import annotations
@@ -170,8 +173,13 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, default=384)
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--latent", type=int, default=32, help="latent side: 32 -> 256 image tokens, 64 -> 1024")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     parser.add_argument("--measure-memory", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     shape = (args.depth, args.hidden, args.heads, args.latent)
 
     if args.measure_memory:

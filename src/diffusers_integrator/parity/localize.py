@@ -1,7 +1,7 @@
 """Find the first module where the candidate leaves the reference.
 
-The reference runs first with hooks on its leaf modules; their inputs and outputs are copied to CPU (a tensor
-that is both one module's output and the next one's input is stored once). The reference is then freed, the
+The reference runs first with hooks on its leaf modules; their inputs and outputs are kept on CPU (a tensor
+that is both one module's output and the next one's input is kept once). The reference is then freed, the
 candidate built and run with hooks on every module: aligned leaves compare their input and output against the
 reference on the fly (nothing of the candidate is stored), and every module records which tensors it produced.
 
@@ -471,8 +471,6 @@ def _container_map(alignment: Alignment, ref_index: ModelIndex) -> dict[str, str
     """Candidate container -> reference container, from where the weights of its leaves were found."""
     refs_under: dict[str, set[str]] = {}
     for cand, aligned in alignment.modules.items():
-        if aligned.method == "name" and cand == aligned.sources[0].reference:
-            pass
         parts = cand.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
