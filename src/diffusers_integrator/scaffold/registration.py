@@ -60,24 +60,6 @@ def symbol_specs(names: ScaffoldNames, package_rel: str, *, include_lora: bool =
     return specs
 
 
-class _OverlayTree:
-    """The checkout's package as the registry reads it, with the scaffold's planned files layered on top."""
-
-    def __init__(self, base, overlay: Mapping[str, str]):
-        self.base = base
-        self.overlay = dict(overlay)
-
-    def read(self, rel: str) -> str | None:
-        if rel in self.overlay:
-            return self.overlay[rel]
-        return self.base.read(rel)
-
-    def mentions(self, word: str) -> set[str]:
-        found = self.base.mentions(word)
-        found.update(rel for rel, text in self.overlay.items() if word in text)
-        return found
-
-
 def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_class: str) -> bool:
     """Whether the registry can add the LoRA mixin to `loaders/__init__.py` without losing what that init holds.
 
@@ -86,7 +68,7 @@ def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_cla
     """
     from ..registry.register import plan_register
     from ..registry.schema import SymbolSpec
-    from ..registry.tree import CheckoutTree
+    from ..registry.tree import CheckoutTree, OverlayTree
     from .edits import insert_lora_mixin
 
     base = CheckoutTree(checkout)
@@ -102,7 +84,7 @@ def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_cla
         backends=TORCH_TRANSFORMERS,
     )
     try:
-        plan = plan_register(_OverlayTree(base, overlay), [spec], package_rel=checkout.package_rel)
+        plan = plan_register(OverlayTree(base, overlay), [spec], package_rel=checkout.package_rel)
     except IntegratorError:
         return False
     old, new = base.read(init_rel) or "", plan.files.get(init_rel)
@@ -130,7 +112,7 @@ def register(
     """
     from ..registry import register_names
     from ..registry.register import plan_register
-    from ..registry.tree import CheckoutTree
+    from ..registry.tree import CheckoutTree, OverlayTree
 
     specs = symbol_specs(names, checkout.package_rel, include_lora=include_lora)
     if not specs:
@@ -142,7 +124,7 @@ def register(
     base = CheckoutTree(checkout)
     prefix = checkout.package_rel + "/"
     overlay = {path[len(prefix) :]: text for path, text in planned.items() if path.startswith(prefix)}
-    plan = plan_register(_OverlayTree(base, overlay), specs, package_rel=checkout.package_rel)
+    plan = plan_register(OverlayTree(base, overlay), specs, package_rel=checkout.package_rel)
     files = {base.to_root(rel): text for rel, text in sorted(plan.files.items())}
     changes = checkout.write_files(files, dry_run=True) if files else []
     touched = [change.path for change in changes if change.action != "unchanged"]
