@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,18 +15,52 @@ import pytest
 from diffusers_integrator.workspace import copy_tree, run_git
 
 
-EXTRAS = Path(__file__).parent / "fixtures" / "diffusers-clone-extras.tar.xz"
+# What a git clone has and the installed wheel lacks. Upstream's files are read from a real clone at test time
+# (never vendored here): $DIFFUSERS_CLONE, or the read-only mirror some development machines carry.
+CLONE_EXTRAS = [
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/testing_utils.py",
+    "tests/models/__init__.py",
+    "tests/models/testing_utils",
+    "tests/models/transformers/__init__.py",
+    "tests/models/autoencoders/__init__.py",
+    "tests/pipelines/__init__.py",
+    "tests/modular_pipelines/__init__.py",
+    "tests/schedulers/__init__.py",
+    "tests/lora/__init__.py",
+    "utils/generate_model_tests.py",
+    "utils/check_doc_toc.py",
+    "utils/check_copies.py",
+    "docs/source/en/_toctree.yml",
+    "pyproject.toml",
+]
+MIRROR = Path("/work/.mirror/huggingface+diffusers")
+RUFF_CONFIG = Path(__file__).resolve().parents[2] / "src/diffusers_integrator/quality/data/ruff-diffusers.toml"
+
+
+def _git_dir_of_a_clone() -> list[str] | None:
+    """git arguments that address a real diffusers clone, or None when this machine has none."""
+    clone = os.environ.get("DIFFUSERS_CLONE")
+    if clone and (Path(clone) / ".git").exists():
+        return ["-C", clone]
+    bare = (
+        next((p for p in MIRROR.rglob("HEAD") if (p.parent / "objects").is_dir()), None) if MIRROR.is_dir() else None
+    )
+    return ["--git-dir", str(bare.parent)] if bare else None
 
 
 @pytest.fixture(scope="session")
 def clone_tree(diffusers_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The installed-package tree plus what only a git clone has (tester mixins, upstream utils, docs toctree)."""
+    git = _git_dir_of_a_clone()
+    if git is None:
+        pytest.skip("needs upstream's clone-only files: set DIFFUSERS_CLONE to a diffusers git clone")
     tree = copy_tree(diffusers_tree, tmp_path_factory.mktemp("clone") / "diffusers")
-    with tarfile.open(EXTRAS) as archive:
-        for member in archive.getmembers():
-            member.name = member.name.split("/", 1)[1] if "/" in member.name else ""
-            if member.name:
-                archive.extract(member, tree, filter="data")
+    archive = subprocess.run(["git", *git, "archive", "--format=tar", "HEAD", *CLONE_EXTRAS], capture_output=True)
+    assert archive.returncode == 0, archive.stderr.decode()
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tree, filter="data")
     run_git(tree, "add", "-A")
     run_git(tree, "commit", "-q", "-m", "extras of a git clone")
     return tree
@@ -65,12 +100,8 @@ def run_pytest(tree: Path, *args: str, timeout: int = 600) -> subprocess.Complet
 
 
 def ruff(tree: Path, *args: str) -> subprocess.CompletedProcess:
-    """ruff with diffusers' own configuration (the clone's pyproject.toml from the fixture, kept outside the tree)."""
-    config = tree.parent / "diffusers-ruff" / "pyproject.toml"
-    if not config.is_file():
-        config.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(EXTRAS) as archive:
-            config.write_bytes(archive.extractfile("diffusers-clone-extras/pyproject.toml").read())
+    """ruff with diffusers' settings (the ones make_quality ships for trees without a ruff config)."""
+    config = RUFF_CONFIG
     ruff_bin = Path(sys.executable).parent / "ruff"
     command = [str(ruff_bin), args[0], "--config", str(config), *args[1:]]
     return subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=120)
