@@ -189,6 +189,37 @@ def _print_changes(fn: Callable[[argparse.Namespace], BaseModel]) -> Callable[[a
     return run
 
 
+def _parity(args: argparse.Namespace) -> int:
+    import time
+
+    from .parity.runner import run_spec
+
+    spec = Path(args.spec).resolve()
+    if not spec.is_file():
+        raise IntegratorError(f"No parity spec at {args.spec}.", "Give the path of the spec file.")
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(".diffusers-integrator") / "reports" / f"{spec.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+
+    def progress(done: float, total: float | None, message: str | None) -> None:
+        print(f"[{done:.0f}/{total or '?'}] {message or ''}", file=sys.stderr, flush=True)
+
+    report = run_spec(
+        spec,
+        out.resolve(),
+        device=args.device,
+        timeout_s=args.timeout,
+        localize=not args.no_localize,
+        progress=progress,
+        dtype=args.dtype,
+        host=args.host,
+    )
+    print(report.model_dump_json(indent=2) if args.json else report.summary)
+    return {"passed": 0, "failed": 1}.get(report.status, 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -285,6 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--checkout", default=None)
     check.add_argument("--json", action="store_true")
     check.set_defaults(run=_check_registration)
+
+    parity = commands.add_parser(
+        "parity", help="Run a parity spec and print its report (exit 0 pass, 1 fail, 2 error)."
+    )
+    parity.add_argument("spec", help="The spec file: reference(), candidate(), inputs() (parity-testing skill).")
+    parity.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parity.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
+    parity.add_argument("--timeout", type=float, default=900.0, help="Seconds before the child process is killed.")
+    parity.add_argument("--host", help="Run on user@host[:port] over SSH.")
+    parity.add_argument("--no-localize", action="store_true", help="Compare outputs only (faster).")
+    parity.add_argument("--out", help="Report folder (default: .diffusers-integrator/reports/<spec>-<time>).")
+    parity.add_argument("--json", action="store_true")
+    parity.set_defaults(run=_parity)
 
     skills_cmd = commands.add_parser("skills", help="Install, update, remove or check the shipped Agent Skills.")
     skill_actions = skills_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

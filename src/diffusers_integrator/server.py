@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -28,7 +28,7 @@ from . import __version__
 from .errors import IntegratorError, NotAvailableYet
 from .interact import answers, plan, questions
 from .interact.mcp_bridge import REPLY_PARAMETER, reply_annotation, to_reply
-from .jobs import JobStatusInput, JobStatusResult, job_status
+from .jobs import DEFAULT_WAIT_S, JobResult, JobStatusInput, JobStatusResult, WaitSeconds, job_status
 from .registry import SymbolSpec
 from .server_skills import SkillsExtension, add_skill_channels
 from .session import Access, IntegratorSession, ProgressFn, ServerOptions
@@ -144,8 +144,6 @@ def _quality_models() -> tuple[type[BaseModel], type[BaseModel]]:
 def _scaffold(session: IntegratorSession, request: Any, progress: ProgressFn) -> BaseModel:
     from .scaffold import compact_result, scaffold
 
-    if not request.dry_run:
-        session.ensure_may_write("scaffold")
     checkout = session.checkout()
     return compact_result(checkout, scaffold(checkout, request, progress))
 
@@ -154,6 +152,70 @@ def _scaffold_models() -> tuple[type[BaseModel], type[BaseModel]]:
     from .scaffold.schema import ScaffoldRequest, ScaffoldResult
 
     return ScaffoldRequest, ScaffoldResult
+
+
+class RunParityRequest(BaseModel):
+    spec: str = Field(
+        description="The parity spec file (Python with `reference()`, `candidate()`, `inputs()`; see the "
+        "parity-testing skill), relative to the checkout root. Keep specs under `.diffusers-integrator/specs/`: "
+        "parity harnesses never ship in src/, tests/ or scripts/."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="`auto` prefers CUDA. Component parity belongs on cpu (fp32)."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] | None = Field(
+        default=None, description="Override the spec's dtype (default: fp32 on cpu, bf16 on cuda)."
+    )
+    localize: bool = Field(default=True, description="Hook aligned modules to find the first divergent one.")
+    timeout_s: float = Field(default=900, gt=0, le=6 * 3600, description="Wall-clock limit of the child process.")
+    host: str | None = Field(
+        default=None, description="Run on a remote GPU host over SSH: `user@host[:port]` (key auth)."
+    )
+    wait_s: WaitSeconds = DEFAULT_WAIT_S
+
+
+SHIPPED_DIRS = ("src", "tests", "scripts", "docs", "examples", "utils")
+
+
+def _run_parity(session: IntegratorSession, request: RunParityRequest, progress: ProgressFn) -> BaseModel:
+    import time
+
+    from .parity import ParityReport
+    from .parity.runner import run_spec
+
+    checkout = session.checkout()
+    spec = checkout.resolve(request.spec)
+    if not spec.is_file():
+        raise IntegratorError(f"No parity spec at {request.spec}.", "Write it under .diffusers-integrator/specs/.")
+    top = spec.relative_to(checkout.root).parts[0]
+    if top in SHIPPED_DIRS:
+        raise IntegratorError(
+            f"{request.spec} is inside `{top}/`, which ships with the PR; upstream review rejects parity harnesses.",
+            f"Move it to .diffusers-integrator/specs/{spec.name} and run that.",
+        )
+    out_dir = checkout.state_dir / "reports" / f"{spec.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return session.jobs.run(
+        "run_parity",
+        lambda report: run_spec(
+            spec,
+            out_dir,
+            device=request.device,
+            timeout_s=request.timeout_s,
+            localize=request.localize,
+            progress=report,
+            dtype=request.dtype,
+            host=request.host,
+        ),
+        wait_s=request.wait_s,
+        progress=progress,
+        result_model=ParityReport,
+    )
+
+
+def _parity_result_model() -> type[BaseModel]:
+    from .parity import ParityReport
+
+    return JobResult[ParityReport]
 
 
 # Diffs of a big init can run to thousands of lines; the agent needs the gist, the file has the rest.
@@ -298,14 +360,7 @@ def tool_specs() -> list[ToolSpec]:
         ),
         ToolSpec("list_skills", "List the skills", NoArguments, ListSkillsResult, _list_skills, "read"),
         ToolSpec("get_skill", "Read a skill file", GetSkillRequest, SkillFileContent, _get_skill, "read"),
-        ToolSpec(
-            "scaffold",
-            "Scaffold a new integration",
-            *_scaffold_models(),
-            _scaffold,
-            # dry_run (the names and diffs for the plan) needs no approval; a real run passes the write gate itself.
-            "session",
-        ),
+        ToolSpec("scaffold", "Scaffold a new integration", *_scaffold_models(), _scaffold, "write"),
         ToolSpec(
             "register_lazy_import",
             "Register public names",
@@ -340,7 +395,16 @@ def tool_specs() -> list[ToolSpec]:
             "session",
             destructive=True,
         ),
-        _pending("run_parity", "Run a parity spec", "session", "issue 8", idempotent=False, open_world=True),
+        ToolSpec(
+            "run_parity",
+            "Run a parity spec",
+            RunParityRequest,
+            _parity_result_model(),
+            _run_parity,
+            "session",
+            idempotent=False,
+            open_world=True,
+        ),
         ToolSpec(
             "inspect_checkpoint",
             "Inspect a checkpoint file",

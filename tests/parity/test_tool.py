@@ -1,0 +1,62 @@
+"""run_parity and the parity CLI on the research-style pair: a clean port passes, a planted bug is localised,
+and specs inside the shipped tree are refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from diffusers_integrator.server import build_server
+from diffusers_integrator.session import ServerOptions
+
+from ..mcp_helpers import call, call_error
+from .specs import research_component
+
+
+def _write_spec(workspace: Path, name: str, text: str) -> str:
+    spec = workspace / ".diffusers-integrator" / "specs" / name
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(text)
+    return spec.relative_to(workspace).as_posix()
+
+
+@pytest.mark.anyio
+async def test_run_parity_passes_a_clean_port_and_localises_a_swapped_modulation(workspace: Path) -> None:
+    clean = _write_spec(workspace, "clean.py", research_component())
+    broken = _write_spec(workspace, "broken.py", research_component(mutate="swap_final_modulation"))
+    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
+        passed = (await call(client, "run_parity", {"spec": clean, "device": "cpu", "wait_s": 50}))["result"]
+        failed = (await call(client, "run_parity", {"spec": broken, "device": "cpu", "wait_s": 50}))["result"]
+    assert passed["status"] == "passed", passed["summary"]
+    assert failed["status"] == "failed"
+    assert "norm_out" in failed["localization"]["first_divergence"]["culprit"]
+    report_json = Path(failed["files"]["json"])
+    assert report_json.is_file() and workspace / ".diffusers-integrator" / "reports" in report_json.parents
+
+
+@pytest.mark.anyio
+async def test_a_spec_in_the_shipped_tree_is_refused(workspace: Path) -> None:
+    spec = workspace / "tests" / "parity_spec.py"
+    spec.parent.mkdir(exist_ok=True)
+    spec.write_text(research_component())
+    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
+        message = await call_error(client, "run_parity", {"spec": "tests/parity_spec.py"})
+    assert ".diffusers-integrator/specs/parity_spec.py" in message
+
+
+def test_the_parity_cli_exit_status_follows_the_verdict(workspace: Path) -> None:
+    broken = workspace / _write_spec(workspace, "broken.py", research_component(mutate="swap_final_modulation"))
+    run = subprocess.run(
+        [sys.executable, "-m", "diffusers_integrator.cli", "parity", str(broken), "--device", "cpu", "--json"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert json.loads(run.stdout)["status"] == "failed"
