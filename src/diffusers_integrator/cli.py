@@ -220,6 +220,35 @@ def _parity(args: argparse.Namespace) -> int:
     return {"passed": 0, "failed": 1}.get(report.status, 2)
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .checkout import Checkout
+    from .parity.convert_weights import convert_weights, load_rules, render
+    from .parity.convert_weights_schema import ConvertWeightsRequest
+
+    checkout = Checkout.find(args.checkout)
+    try:  # paths from the working directory, as a shell user expects
+        request = ConvertWeightsRequest(
+            source=str(Path(args.source).expanduser().resolve()),
+            rules=load_rules(args.rules),
+            target=str(Path(args.target).expanduser().resolve()) if args.target else None,
+            name=args.out,
+            dtype=args.dtype,
+            dry_run=args.dry_run,
+            allow_incomplete=args.allow_incomplete,
+        )
+    except ValidationError as error:
+        raise IntegratorError(f"Invalid arguments: {error}", "Fix the named option.") from None
+
+    def progress(done: float, total: float | None, message: str | None) -> None:
+        print(f"[{done:.0f}/{total or '?'}] {message or ''}", file=sys.stderr, flush=True)
+
+    result = convert_weights(checkout, request, progress)
+    print(result.model_dump_json(indent=2) if args.json else render(result))
+    return 0 if result.complete else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -329,6 +358,22 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--out", help="Report folder (default: .diffusers-integrator/reports/<spec>-<time>).")
     parity.add_argument("--json", action="store_true")
     parity.set_defaults(run=_parity)
+
+    convert = commands.add_parser(
+        "convert",
+        help="Convert a reference checkpoint with JSON rules into .diffusers-integrator/weights/ (what "
+        "convert_weights does; exit 0 complete, 1 incomplete).",
+    )
+    convert.add_argument("source", help="The reference checkpoint: a file, a sharded *.index.json or a folder.")
+    convert.add_argument("--rules", required=True, help="JSON list of rules (or a previous conversion.json).")
+    convert.add_argument("--target", help="The folder save_pretrained wrote for a fresh diffusers model.")
+    convert.add_argument("--out", help="Output name under .diffusers-integrator/weights/ (default: the source's).")
+    convert.add_argument("--dtype", choices=["keep", "float32", "bfloat16", "float16"], default="keep")
+    convert.add_argument("--dry-run", action="store_true", help="Report the coverage only; write nothing.")
+    convert.add_argument("--allow-incomplete", action="store_true", help="Write even if the coverage is incomplete.")
+    convert.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
+    convert.add_argument("--json", action="store_true")
+    convert.set_defaults(run=_convert)
 
     skills_cmd = commands.add_parser("skills", help="Install, update, remove or check the shipped Agent Skills.")
     skill_actions = skills_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

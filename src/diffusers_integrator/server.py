@@ -118,6 +118,27 @@ def _checkpoint_summary_model() -> type[BaseModel]:
     return CheckpointSummary
 
 
+def _convert_weights(session: IntegratorSession, request: Any, progress: ProgressFn) -> BaseModel:
+    from .parity.convert_weights import convert_weights
+    from .parity.convert_weights_schema import ConvertWeightsResult
+
+    checkout = session.checkout()
+    return session.jobs.run(
+        "convert_weights",
+        lambda report: convert_weights(checkout, request, report),
+        wait_s=request.wait_s,
+        progress=progress,
+        result_model=ConvertWeightsResult,
+    )
+
+
+def _convert_weights_models() -> tuple[type[BaseModel], type[BaseModel]]:
+    from .jobs import JobResult
+    from .parity.convert_weights_schema import ConvertWeightsRequest, ConvertWeightsResult
+
+    return ConvertWeightsRequest, JobResult[ConvertWeightsResult]
+
+
 def _make_quality(session: IntegratorSession, request: Any, progress: ProgressFn) -> BaseModel:
     from .quality import QualityResult, run_quality
 
@@ -413,7 +434,14 @@ def tool_specs() -> list[ToolSpec]:
             _inspect_checkpoint,
             "read",
         ),
-        _pending("convert_weights", "Convert reference weights", "session", "issue 8"),
+        ToolSpec(
+            "convert_weights",
+            "Convert reference weights",
+            *_convert_weights_models(),
+            _convert_weights,
+            # Writes only converted weights under .diffusers-integrator/weights/ (never shipped): no approval gate.
+            "session",
+        ),
         ToolSpec("job_status", "Background job status", JobStatusInput, JobStatusResult, job_status, "read"),
     ]
 

@@ -241,7 +241,12 @@ def convert_weights(
     km = key_map_from_rules(request.rules)
     cast = _CASTS.get(request.dtype)
 
-    planned = _apply_checked(km, source.meta, {k: v.shape for k, v in target.items()} if request.target else None)
+    planned = _apply_checked(
+        km,
+        [rule.op for rule in request.rules],
+        source.meta,
+        {k: v.shape for k, v in target.items()} if request.target else None,
+    )
     coverage = _coverage(request, km, source, planned, target)
     complete = planned.coverage.complete
     name = request.name or _default_name(source_path)
@@ -323,7 +328,9 @@ def _output_dir(checkout: Checkout, name: str) -> Path:
     return out_dir
 
 
-def _apply_checked(km: KeyMap, meta: Mapping[str, torch.Tensor], target: Mapping[str, Any] | None) -> Conversion:
+def _apply_checked(
+    km: KeyMap, ops: list[str], meta: Mapping[str, torch.Tensor], target: Mapping[str, Any] | None
+) -> Conversion:
     """`km.apply` on meta tensors; a rule that cannot apply becomes an error naming the rule and the key."""
     tracked = _Tracked(meta)
     try:
@@ -331,14 +338,23 @@ def _apply_checked(km: KeyMap, meta: Mapping[str, torch.Tensor], target: Mapping
     except (ValueError, RuntimeError, IndexError) as error:
         key = tracked.last
         index = next((i for i, rule in enumerate(km.rules) if key is not None and rule.pattern.match(key)), None)
-        where = f"rule {index} ({km.rules[index].kind})" if index is not None else "a rule"
+        kind = ops[index] if index is not None else None
         shape = list(meta[key].shape) if key is not None else "?"
+        fix = _FIXES.get("duplicate" if "two source keys" in str(error) else kind, "Fix that rule.")
         raise IntegratorError(
-            f"{where} cannot convert {key!r} of shape {shape}: {error}.",
-            "Fix that rule (split sizes must add up to the dimension, reorder/swap chunks must divide it evenly, "
-            "transpose takes 2-D weights, reshape must keep the element count; two keys must not convert to the "
-            "same name) and call convert_weights again.",
+            f"Rule {index} ({kind}) cannot convert {key!r} of shape {shape}: {error}.",
+            f"{fix} Then call convert_weights again.",
         ) from None
+
+
+_FIXES = {
+    "split": "Split `sizes` must add up to the size of `dim` (without sizes, the parts must divide it evenly).",
+    "reorder": "The number of chunks must divide `dim` evenly, and `dim` must exist.",
+    "swap": "The two halves must split `dim` evenly, and `dim` must exist.",
+    "transpose": "transpose takes 2-D weights; use reshape with `permute` for more dims.",
+    "reshape": "A reshape must keep the element count, and `permute` must list every dim once.",
+    "duplicate": "Two source keys convert to the same name: make the earlier rule's pattern narrower or fix a target.",
+}
 
 
 class _Tracked(Mapping[str, torch.Tensor]):
@@ -563,3 +579,29 @@ def _next_step(
         f"`candidate()` loading these weights; paste `weight_map` into it if localisation needs it (the full map is "
         f"in {result.report}). Keep the same rules in scripts/convert_<model>_to_diffusers.py." + hint + no_target
     )
+
+
+def render(result: ConvertWeightsResult) -> str:
+    """The result as a few lines for a terminal (the CLI's output without --json)."""
+    cov = result.coverage
+    lines = [
+        f"coverage {'complete' if result.complete else 'incomplete'}: {cov.source_keys} source keys -> "
+        f"{cov.converted} tensors ({cov.dropped} dropped)"
+        + (f", target has {cov.target_keys}" if cov.target_checked else ", no target checked"),
+    ]
+    for label, groups in (
+        ("unused source keys", cov.unused_source_keys),
+        ("missing target keys", cov.missing_target_keys),
+        ("unexpected target keys", cov.unexpected_target_keys),
+    ):
+        if groups.count:
+            lines.append(f"{label} ({groups.count}):")
+            lines += [f"  {p.pattern} {p.shape} x{p.count}" for p in groups.patterns]
+    for mismatch in cov.shape_mismatches:
+        lines.append(f"shape mismatch: {mismatch.key} target {mismatch.expected}, converted {mismatch.actual}")
+    for rule in cov.unmatched_rules:
+        lines.append(f"rule {rule.index} ({rule.op} {rule.source}) matched no source key")
+    if result.written:
+        lines.append(f"wrote {result.output_dir}: {', '.join(result.files)}")
+    lines.append(f"next: {result.next_step}")
+    return "\n".join(lines)
