@@ -193,6 +193,20 @@ async def test_dry_run_reports_coverage_and_writes_nothing(workspace: Path, sour
     assert not (workspace / ".diffusers-integrator" / "weights").exists()
 
 
+@pytest.mark.anyio
+async def test_a_conversion_past_wait_s_is_a_job_whose_result_job_status_returns(
+    workspace: Path, source: str, target_dir: Path
+) -> None:
+    arguments = {"source": source, "rules": RULES, "target": str(target_dir), "name": "job", "wait_s": 0}
+    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
+        started = await call(client, "convert_weights", arguments)
+        status = await call(client, "job_status", {"job_id": started["job"]["job_id"], "wait_s": 30})
+
+    assert status["job"]["state"] == "succeeded" and status["job"]["name"] == "convert_weights"
+    assert status["result"]["complete"] and status["result"]["files"] == ["diffusion_pytorch_model.safetensors"]
+    assert (workspace / status["result"]["output_dir"] / "diffusion_pytorch_model.safetensors").is_file()
+
+
 def test_output_never_lands_outside_the_state_dir(checkout: Checkout, source: str) -> None:
     with pytest.raises(ValueError, match="name"):
         ConvertWeightsRequest(source=source, rules=RULES, name="../../src/diffusers")
