@@ -84,7 +84,9 @@ def test_import_error_in_spec_is_a_spec_error(tmp_path):
 @pytest.mark.skipif(not os.environ.get("DI_PARITY_SSH_HOST"), reason="set DI_PARITY_SSH_HOST to test a remote host")
 def test_remote_host_over_ssh(tmp_path):
     key = os.environ.get("DI_PARITY_SSH_KEY")
-    options = ["-o", "StrictHostKeyChecking=accept-new"] + (["-i", key] if key else [])
+    known_hosts = os.environ.get("DI_PARITY_SSH_KNOWN_HOSTS", str(tmp_path / "known_hosts"))
+    options = ["-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={known_hosts}"]
+    options += ["-i", key] if key else []
     (tmp_path / "helpers.py").write_text("DEPTH = 1\n")
     body = research_component(depth=1).replace(
         "CONFIG = ResearchDiTConfig(depth=1)", "from helpers import DEPTH\nCONFIG = ResearchDiTConfig(depth=DEPTH)"

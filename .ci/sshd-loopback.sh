@@ -1,0 +1,23 @@
+# Sourced by .ci/run: a throwaway sshd on 127.0.0.1:2222 so the parity runner's remote-host path is tested for
+# real (key auth, copy the spec over, run, bring the report back). Everything lives in a temp folder; root's
+# own ~/.ssh is not touched. On failure it warns and the remote test skips with its reason.
+start_loopback_sshd() {
+    if ! command -v /usr/sbin/sshd >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client) \
+            >/dev/null 2>&1 || return 1
+    fi
+    local dir
+    dir=$(mktemp -d /tmp/di-sshd.XXXXXX) || return 1
+    ssh-keygen -q -t ed25519 -N "" -f "$dir/host_key" || return 1
+    ssh-keygen -q -t ed25519 -N "" -f "$dir/client_key" || return 1
+    cp "$dir/client_key.pub" "$dir/authorized_keys" && chmod 600 "$dir/authorized_keys"
+    mkdir -p /run/sshd
+    /usr/sbin/sshd -p 2222 -h "$dir/host_key" -o ListenAddress=127.0.0.1 -o PasswordAuthentication=no \
+        -o AuthorizedKeysFile="$dir/authorized_keys" -o PidFile="$dir/sshd.pid" -o StrictModes=no || return 1
+    export DI_PARITY_SSH_HOST=root@127.0.0.1:2222
+    export DI_PARITY_SSH_KEY="$dir/client_key"
+    export DI_PARITY_SSH_PYTHON="$PWD/.venv/bin/python"
+    export DI_PARITY_SSH_KNOWN_HOSTS="$dir/known_hosts"
+    echo "loopback sshd for the remote parity test: $DI_PARITY_SSH_HOST"
+}
+start_loopback_sshd || echo "warning: no loopback sshd; the remote parity test will skip"
