@@ -29,9 +29,12 @@ def test_a_bad_checkout_exits_2_and_names_the_fix(tmp_path: Path) -> None:
 def test_the_demo_tours_the_real_server_and_passes(tmp_path: Path) -> None:
     result = subprocess.run([*CLI, "demo", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "== inspect_checkout" in result.stdout
-    assert "refused" in result.stdout
+    assert "scaffold before approval" in result.stdout and "refused, as it must be" in result.stdout
+    assert "culprit norm_out" in result.stdout and "score 7/7 (full)" in result.stdout
     assert result.stdout.rstrip().endswith("demo passed")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["passed"] and report["scorecard"]["full"]
+    assert "**Score: 7/7** (full)" in (tmp_path / "report.md").read_text()
 
 
 def test_skills_check_is_clean_and_install_update_remove_round_trip(tmp_path: Path) -> None:

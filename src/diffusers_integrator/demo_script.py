@@ -103,7 +103,8 @@ def plan_arguments(scaffold: dict[str, Any], pipeline: str, tasks: list[str]) ->
         "workflows": tasks,
         "pipeline_style": pipeline,
         "components": components,
-        "files": [change["path"] for change in scaffold["changes"]],
+        # A dry run lists every diff (inits and dummies included); a done scaffold lists the files it wrote.
+        "files": [change["path"] for change in scaffold["changes"]] or [f["path"] for f in scaffold["files"]],
         "parity": [
             {
                 "target": f"{names['transformer']} forward vs the research DiT",
