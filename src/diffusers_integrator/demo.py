@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 
 from . import demo_script as script
+from .errors import IntegratorError
 from .workspace import build_tree
 
 
@@ -74,12 +75,16 @@ def run_demo(workdir: Path | None = None) -> int:
     base.mkdir(parents=True, exist_ok=True)
     tree = base / "diffusers"
     _say("diffusers-integrator demo: a whole integration over stdio, a scripted agent and human, then a score")
-    if not _prepare_tree(tree):
-        return 2
+    _prepare_tree(tree)
     run = DemoRun(workdir=base, tree=tree)
     run.facts["build_s"] = round(time.perf_counter() - started, 2)
     _say(f"tree: {tree} (built from the installed diffusers in {run.facts['build_s']:.1f}s)")
-    anyio.run(_tour, run)
+    try:
+        anyio.run(_tour, run)
+    except Exception as error:  # the server died or never started: a failed step, and the score says the rest
+        detail = f"{type(error).__name__}: {error} (see {base / 'server.log'})"
+        run.steps.append(Step(run.section or "connect", "the server connection", False, 0.0, detail))
+        _say(f"  FAIL the server connection: {detail}")
     card = _score(run)
     from .demo_report import write_report
 
@@ -93,7 +98,8 @@ def run_demo(workdir: Path | None = None) -> int:
         if card
         else f"{ok_steps}/{len(run.steps)} steps worked; no score (no trace)"
     )
-    _say(f"report: {paths[0]} (+ {paths[1].name}, the trace in {paths[2].name})")
+    trace_copy = f", the trace in {paths[2].name}" if paths[2].is_file() else ""
+    _say(f"report: {paths[0]} (+ {paths[1].name}{trace_copy})")
     if not keep_tree:
         shutil.rmtree(tree, ignore_errors=True)
         _say(f"the demo tree was removed (pass --workdir to keep it); the report stays in {base}")
@@ -104,16 +110,17 @@ def run_demo(workdir: Path | None = None) -> int:
     return 0 if passed else 1
 
 
-def _prepare_tree(tree: Path) -> bool:
+def _prepare_tree(tree: Path) -> None:
     """A fresh tree every run: the demo scaffolds the same names, and scaffold never overwrites."""
     if tree.exists():
         if not (tree / ".git" / DEMO_MARKER).is_file():
-            _say(f"error: {tree} exists and was not built by the demo. Pass another --workdir.")
-            return False
+            raise IntegratorError(
+                f"{tree} exists and the demo did not build it, so it will not replace it.",
+                "Pass another --workdir (the demo builds its tree in <workdir>/diffusers).",
+            )
         shutil.rmtree(tree)
     build_tree(tree)
     (tree / ".git" / DEMO_MARKER).write_text("built by `diffusers-integrator demo`; replaced on the next run\n")
-    return True
 
 
 # ---------------------------------------------------------------------------------------------- the tour
@@ -148,7 +155,7 @@ async def _tour(run: DemoRun) -> None:
             _say(f"offers {len(tools)} tools, {len(prompts)} prompts, {len(resources)} resources; no elicitation here")
             agent = Agent(client, run)
             try:
-                for section, steps in agent.plan():
+                for section, steps in agent.steps():
                     run.section = section
                     _section(section)
                     for step in steps:
@@ -166,8 +173,10 @@ class Agent:
         self.answers: list[dict[str, Any]] = []
         self.dry_run: dict[str, Any] = {}
         self.registered: list[str] = []
+        self.question_set = ""
+        self.plan_id = ""
 
-    def plan(self) -> list[tuple[str, list[Any]]]:
+    def steps(self) -> list[tuple[str, list[Any]]]:
         return [
             ("1. look at the checkout, read the skill", [self.inspect, self.read_skill]),
             ("2. ask the human (no forms here: the chat, then record_answer)", [self.ask]),
@@ -395,7 +404,6 @@ class Agent:
 
 def _score(run: DemoRun) -> Any:
     from .checkout import Checkout
-    from .errors import IntegratorError
     from .evals import render_scorecard, score_trace
     from .traces import find_session, read_trace, render_trace
 
@@ -413,7 +421,10 @@ def _score(run: DemoRun) -> Any:
         step.lines = render_trace(trace).splitlines()[2:]
     with _step(run, "score the trace") as step:
         card = score_trace(trace, script.expectations())
-        step.detail = f"{card.passed}/{card.total} criteria" + (" (full)" if card.full else "")
+        missed = [c.id for c in card.criteria if not c.passed]
+        step.detail = f"{card.passed}/{card.total} criteria" + (
+            f", failed: {', '.join(missed)}" if missed else " (full)"
+        )
         step.lines = render_scorecard(card).splitlines()[:-1]
         step.ok = card.full
     return card

@@ -108,7 +108,8 @@ def _markdown(run: DemoRun, card: Scorecard | None, data: dict[str, Any]) -> str
             "",
             "## Files",
             "",
-            f"- session trace: `{trace['path']}` ({trace['calls']} calls); copy: `{data.get('trace_copy')}`",
+            f"- session trace: `{data.get('trace_copy')}` ({trace['calls']} calls), a copy of what the server "
+            f"recorded at `{trace['path']}`",
             f"- server log: `{run.workdir / 'server.log'}`",
             f"- machine-readable report: `{run.workdir / 'report.json'}`",
         ]
