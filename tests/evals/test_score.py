@@ -112,7 +112,7 @@ async def test_a_session_cut_short_fails_what_it_never_checked(workspace: Path) 
         # A later write makes the earlier checks stale.
         symbol = {
             "name": done["names"]["transformer_block"],
-            "module": "diffusers.models.transformers.transformer_tiny_di_t",
+            "module": f"diffusers.models.transformers.{done['names']['transformer_module']}",
         }
         await call(client, "register_lazy_import", {"symbols": [symbol], "dry_run": False})
 

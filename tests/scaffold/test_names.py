@@ -20,6 +20,8 @@ from diffusers_integrator.scaffold.names import derive_names, split_words
         ("Cosmos3", "Cosmos3", "cosmos3"),
         ("wan2.5", "Wan25", "wan2_5"),
         ("MiniMax H3", "MiniMaxH3", "mini_max_h3"),
+        ("TinyDiT", "TinyDiT", "tiny_dit"),
+        ("ViTGen", "ViTGen", "vit_gen"),
     ],
 )
 def test_prefix_and_module_stem(model_name: str, prefix: str, snake: str) -> None:

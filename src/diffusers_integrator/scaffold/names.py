@@ -29,7 +29,8 @@ TASKS_BY_DIMS: dict[str, tuple[str, ...]] = {
 # Tasks conditioned on an input image (they need the VAE encoder).
 IMAGE_CONDITIONED: frozenset[str] = frozenset({"image2image", "image2video"})
 
-_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
+# Mixed-case acronyms (`DiT`, `ViT`, `LoRA`) stay one word: `TinyDiT` -> tiny_dit, not tiny_di_t.
+_WORD = re.compile(r"[A-Z][a-z][A-Z]+\d*(?![a-z])|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+")
 
 
 class PipelineNames(BaseModel):
