@@ -463,5 +463,6 @@ def _describe_interaction(interaction: dict[str, Any] | None) -> str:
         chosen = "; ".join(f"{a['header']}={'/'.join(a['selected']) or a.get('note')}" for a in answers)
         return f"{interaction.get('question_set_id')} ({via}): {chosen}"
     if kind == "write":
-        return f"under {interaction.get('approved_plan')}"
+        plan_id = interaction.get("approved_plan")
+        return f"under {plan_id}" if plan_id else "no approved plan"
     return json.dumps(interaction)[:100]
