@@ -56,14 +56,6 @@ async def test_a_server_without_a_tree_starts_and_its_tools_name_the_fix(tmp_pat
     assert "--checkout" in message
 
 
-@pytest.mark.anyio
-async def test_tools_whose_body_has_not_shipped_say_so() -> None:
-    pending = [spec for spec in tool_specs() if spec.result_model.__name__ == "Pending" and spec.access != "write"]
-    async with Client(build_server(ServerOptions(require_approval=False)), mode="legacy") as client:
-        for spec in pending:
-            assert "not available yet" in await call_error(client, spec.name)
-
-
 def test_every_tool_has_a_description_file_and_every_file_names_a_tool() -> None:
     docs = load_tool_docs()
     names = {spec.name for spec in tool_specs()}

@@ -16,7 +16,3 @@ class IntegratorError(Exception):
 
 class CheckoutError(IntegratorError):
     """The path is not a usable diffusers tree, or a path leaves it."""
-
-
-class NotAvailableYet(IntegratorError):
-    """A tool whose body has not shipped yet: never a fake success."""

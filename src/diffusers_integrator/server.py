@@ -25,7 +25,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from . import __version__
-from .errors import IntegratorError, NotAvailableYet
+from .errors import IntegratorError
 from .interact import answers, plan, questions
 from .interact.mcp_bridge import REPLY_PARAMETER, reply_annotation, to_reply
 from .jobs import DEFAULT_WAIT_S, JobResult, JobStatusInput, JobStatusResult, WaitSeconds, job_status
@@ -307,30 +307,6 @@ def _list_skills(session: IntegratorSession, request: NoArguments, progress: Pro
 
 def _get_skill(session: IntegratorSession, request: GetSkillRequest, progress: ProgressFn) -> BaseModel:
     return read_skill_file(request.name, request.path)
-
-
-class Pending(BaseModel):
-    """Placeholder result schema of a tool whose body has not shipped; it is never returned."""
-
-
-def _not_available(issue: str) -> Handler:
-    def handler(session: IntegratorSession, request: BaseModel, progress: ProgressFn) -> BaseModel:
-        raise NotAvailableYet(
-            f"This tool is not available yet in diffusers-integrator {__version__} (tracked as {issue}).",
-            "Do this step by hand following the skill, and say so in your summary.",
-        )
-
-    return handler
-
-
-class _FreeForm(BaseModel):
-    """Input of a tool whose contract lands with its issue (accepts any arguments meanwhile)."""
-
-    model_config = {"extra": "allow"}
-
-
-def _pending(name: str, title: str, access: Access, issue: str, **flags: bool) -> ToolSpec:
-    return ToolSpec(name, title, _FreeForm, Pending, _not_available(issue), access, **flags)
 
 
 def _survey_model() -> type[BaseModel]:
