@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .evals import Expectations
+from .parity.examples.specs import research_component_spec
 
 
 MODEL = "TinyDiT"
@@ -127,58 +128,10 @@ BUGGY_SPEC = f"{SPEC_DIR}/tinydit_transformer_planted_bug.py"
 # Where a correct localisation puts the planted bug: the final modulation, and nothing before it.
 BUG_MODULES = ["norm_out"]
 
-_SPEC = '''"""Component parity: the research DiT vs TinyDiTTransformer2DModel, on CPU in float32.{title}"""
-
-import torch
-
-from diffusers_integrator.parity.examples.convert import build_candidate, convert_config
-from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference, example_inputs
-
-CONFIG = ResearchDiTConfig(depth=2)
-PLANTED_BUG = {bug}
-
-
-class _CallLikeDiffusers(torch.nn.Module):
-    """The reference, called with diffusers' argument names so the outputs line up."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, hidden_states, timestep, encoder_hidden_states):
-        return self.model(hidden_states, timestep, encoder_hidden_states)
-
-
-def reference():
-    return _CallLikeDiffusers(build_reference(CONFIG))
-
-
-def candidate():
-    model = build_candidate(build_reference(CONFIG).state_dict(), CONFIG)
-    if PLANTED_BUG:
-        # The conversion "forgot" to reorder the final modulation from [shift, scale] to diffusers' [scale, shift].
-        with torch.no_grad():
-            for p in (model.norm_out.linear.weight, model.norm_out.linear.bias):
-                p.copy_(torch.cat(p.chunk(2)[::-1]))
-    return model
-
-
-def inputs():
-    i = example_inputs(CONFIG)
-    return {{"hidden_states": i["x"], "timestep": i["t"], "encoder_hidden_states": i["context"]}}
-
-
-def configs():
-    from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
-
-    return convert_config(CONFIG), TinyDiTTransformer2DModel(**convert_config(CONFIG))
-'''
-
 
 def parity_spec(*, planted_bug: bool) -> str:
-    """The spec file the agent writes; with `planted_bug`, shift and scale of the final modulation are swapped."""
-    title = "\n\nPLANTED BUG: shift and scale of the final modulation swapped." if planted_bug else ""
-    return _SPEC.format(title=title, bug=planted_bug)
+    """The spec the demo's agent writes: the worked example of the parity-testing skill."""
+    return research_component_spec(depth=2, planted_bug=planted_bug)
 
 
 def expectations() -> Expectations:

@@ -1,54 +1,11 @@
-"""Spec files the tests write to disk, as an agent would write them under `.diffusers-integrator/parity/`."""
+"""Spec files the tests write to disk, as an agent would write them under `.diffusers-integrator/specs/`."""
 
-RESEARCH_COMPONENT = '''
-"""Research DiT vs TinyDiTTransformer2DModel, CPU float32."""
-
-import torch
-
-from diffusers_integrator.parity.examples.convert import build_candidate, convert_config
-from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference, example_inputs
-
-CONFIG = ResearchDiTConfig(depth={depth})
-MUTATE = {mutate!r}
-
-
-class _CallLikeDiffusers(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, hidden_states, timestep, encoder_hidden_states):
-        return self.model(hidden_states, timestep, encoder_hidden_states)
-
-
-def reference():
-    return _CallLikeDiffusers(build_reference(CONFIG))
-
-
-def candidate():
-    model = build_candidate(build_reference(CONFIG).state_dict(), CONFIG)
-    if MUTATE == "swap_final_modulation":
-        # the conversion forgot to reorder [shift, scale] into diffusers' [scale, shift]
-        with torch.no_grad():
-            for p in (model.norm_out.linear.weight, model.norm_out.linear.bias):
-                p.copy_(torch.cat(p.chunk(2)[::-1]))
-    return model
-
-
-def inputs():
-    i = example_inputs(CONFIG)
-    return {{"hidden_states": i["x"], "timestep": i["t"], "encoder_hidden_states": i["context"]}}
-
-
-def configs():
-    from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
-
-    return convert_config(CONFIG), TinyDiTTransformer2DModel(**convert_config(CONFIG))
-'''
+from diffusers_integrator.parity.examples.specs import research_component_spec
 
 
 def research_component(depth: int = 1, mutate: str | None = None) -> str:
-    return RESEARCH_COMPONENT.format(depth=depth, mutate=mutate)
+    """The shared worked-example spec; `mutate="swap_final_modulation"` plants the conversion bug."""
+    return research_component_spec(depth=depth, planted_bug=mutate == "swap_final_modulation")
 
 
 STAGES = '''
