@@ -440,7 +440,10 @@ def render_trace(trace: SessionTrace) -> str:
     ]
     for call in trace.calls:
         status = "ERROR" if call.get("is_error") else "ok"
-        what = _describe_interaction(call.get("interaction")) or (call.get("error") or "")[:100]
+        if (call.get("arguments") or {}).get("dry_run") and not call.get("is_error"):
+            what = "dry run (writes nothing, needs no plan)"
+        else:
+            what = _describe_interaction(call.get("interaction")) or (call.get("error") or "")[:100]
         lines.append(
             f"  {call['seq']:>4}  {call['time'][11:23]}  {call['tool']:<24} {status:<5} "
             f"{call['duration_ms']:>9.1f} ms  {what}".rstrip()
