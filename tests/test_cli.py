@@ -36,6 +36,21 @@ def test_the_demo_tours_the_real_server_and_passes(tmp_path: Path) -> None:
     assert report["passed"] and report["scorecard"]["full"]
     assert "**Score: 7/7** (full)" in (tmp_path / "report.md").read_text()
 
+    # A maintainer grades the same recorded session from the CLI; a wrong expectation fails it.
+    tree = str(tmp_path / "diffusers")
+    specs = ".diffusers-integrator/specs"
+    graded = subprocess.run(
+        [*CLI, "sessions", "score", "--checkout", tree, "--parity-pass", f"{specs}/tinydit_transformer.py"],
+        capture_output=True,
+        text=True,
+    )
+    assert graded.returncode == 0 and "score 6/6 (full)" in graded.stdout, graded.stdout + graded.stderr
+    wrong = f"{specs}/tinydit_transformer_planted_bug.py=blocks.0.attn"
+    regraded = subprocess.run(
+        [*CLI, "sessions", "score", "--checkout", tree, "--parity-bug", wrong], capture_output=True, text=True
+    )
+    assert regraded.returncode == 1 and "FAIL  planted bug localised" in regraded.stdout
+
 
 def test_skills_check_is_clean_and_install_update_remove_round_trip(tmp_path: Path) -> None:
     check = subprocess.run([*CLI, "skills", "check"], capture_output=True, text=True)

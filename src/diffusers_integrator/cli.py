@@ -112,6 +112,17 @@ def _sessions(args: argparse.Namespace) -> int:
     if args.action == "list":
         listing = list_sessions(checkout)
         print(listing.model_dump_json(indent=2) if args.json else render_sessions(listing))
+    elif args.action == "score":
+        from .evals import Expectations, render_scorecard, score_trace
+
+        expectations = Expectations(
+            names=args.name or None,
+            parity_pass=args.parity_pass or [],
+            parity_bugs={spec: [module] for spec, module in (item.split("=", 1) for item in args.parity_bug or [])},
+        )
+        card = score_trace(find_session(checkout, args.session), expectations)
+        print(card.model_dump_json(indent=2) if args.json else render_scorecard(card))
+        return 0 if card.full else 1
     else:
         trace = read_trace(find_session(checkout, args.session))
         print(trace.model_dump_json(indent=2) if args.json else render_trace(trace))
@@ -400,10 +411,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = commands.add_parser("sessions", help="List or show the session traces recorded in a checkout.")
     session_actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for action, help_text in (("list", "One line per session, oldest first."), ("show", "Every call of one session.")):
+    for action, help_text in (
+        ("list", "One line per session, oldest first."),
+        ("show", "Every call of one session."),
+        ("score", "Grade one session from its trace (asked and approved before writing, checks, parity)."),
+    ):
         sub = session_actions.add_parser(action, help=help_text)
-        if action == "show":
+        if action != "list":
             sub.add_argument("session", nargs="?", default="latest", help="Session id or prefix (default: latest).")
+        if action == "score":
+            sub.add_argument("--name", action="append", help="A name whose registration must check clean.")
+            sub.add_argument("--parity-pass", action="append", help="A parity spec that must pass.")
+            sub.add_argument(
+                "--parity-bug", action="append", help="SPEC=MODULE: a planted bug to be blamed on MODULE."
+            )
         sub.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
         sub.add_argument("--json", action="store_true")
     sessions.set_defaults(run=_sessions)
