@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..checkout import Checkout, FileChange
 from . import copies, registration, rules, toctree
@@ -225,53 +226,29 @@ def _skipped(check: str, why: str) -> Outcome:
 
 
 def _ruff_check(context: Context) -> Outcome:
-    if context.ruff is None:
-        return _skipped("ruff-check", f"skipped: {context.ruff_note}")
-    targets = _ruff_targets(context)
-    if not targets:
-        return Outcome([CheckSummary(check="ruff-check", status="passed", detail="no Python files in scope")])
-    run = context.ruff.lint(targets)
-    outcome = Outcome(
-        [
-            CheckSummary(
-                check="ruff-check",
-                status="passed",
-                detail=f"ruff {context.ruff.binary.version} on {len(targets)} paths",
-            )
-        ],
-        run.findings,
-        [run.command],
-        ["", "== ruff-check", run.command, run.output[:_LOG_OUTPUT_CHARS]],
-    )
-    if run.error:
-        outcome.summaries[0].status = "broken"
-        outcome.summaries[0].detail = f"ruff failed: {run.error}"
-    return outcome
+    return _ruff_run(context, "ruff-check", lambda ruff, targets: ruff.lint(targets))
 
 
 def _ruff_format(context: Context) -> Outcome:
+    return _ruff_run(context, "ruff-format", lambda ruff, targets: ruff.format_check(targets))
+
+
+def _ruff_run(context: Context, check: str, run_on: Callable[[Ruff, list[str]], Any]) -> Outcome:
+    """One ruff pass (lint or format check) over the scope, as one check's outcome."""
     if context.ruff is None:
-        return _skipped("ruff-format", f"skipped: {context.ruff_note}")
+        return _skipped(check, f"skipped: {context.ruff_note}")
     targets = _ruff_targets(context)
     if not targets:
-        return Outcome([CheckSummary(check="ruff-format", status="passed", detail="no Python files in scope")])
-    run = context.ruff.format_check(targets)
-    outcome = Outcome(
-        [
-            CheckSummary(
-                check="ruff-format",
-                status="passed",
-                detail=f"ruff {context.ruff.binary.version} on {len(targets)} paths",
-            )
-        ],
-        run.findings,
-        [run.command],
-        ["", "== ruff-format", run.command, run.output[:_LOG_OUTPUT_CHARS]],
+        return Outcome([CheckSummary(check=check, status="passed", detail="no Python files in scope")])
+    run = run_on(context.ruff, targets)
+    summary = CheckSummary(
+        check=check, status="passed", detail=f"ruff {context.ruff.binary.version} on {len(targets)} paths"
     )
     if run.error:
-        outcome.summaries[0].status = "broken"
-        outcome.summaries[0].detail = f"ruff failed: {run.error}"
-    return outcome
+        summary.status, summary.detail = "broken", f"ruff failed: {run.error}"
+    return Outcome(
+        [summary], run.findings, [run.command], ["", f"== {check}", run.command, run.output[:_LOG_OUTPUT_CHARS]]
+    )
 
 
 def _copies(context: Context) -> Outcome:
