@@ -101,42 +101,27 @@ def _check_skill(folder: Path, root: Path, known: set[str], taught: set[str]) ->
 
 
 def _check_frontmatter(name: str, rel: str, text: str) -> list[SkillFinding]:
+    def unusable(problem: str, fix: str) -> list[SkillFinding]:
+        return [SkillFinding(skill=name, file=rel, line=1, rule="frontmatter", problem=problem, fix=fix)]
+
     raw, _ = split_frontmatter(text)
     if raw is None:
-        return [
-            SkillFinding(
-                skill=name,
-                file=rel,
-                line=1,
-                rule="frontmatter",
-                problem="SKILL.md does not start with YAML frontmatter between `---` lines.",
-                fix="Start the file with `---`, `name: <folder>`, `description: Use when ...`, `---`.",
-            )
-        ]
+        return unusable(
+            "SKILL.md does not start with YAML frontmatter between `---` lines.",
+            "Start the file with `---`, `name: <folder>`, `description: Use when ...`, `---`.",
+        )
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as error:
-        return [
-            SkillFinding(
-                skill=name,
-                file=rel,
-                line=1,
-                rule="frontmatter",
-                problem=f"The frontmatter is not valid YAML ({str(error).splitlines()[0]}).",
-                fix="Fix the YAML; quote values that contain `: ` or start with a special character, or use `>-`.",
-            )
-        ]
+        return unusable(
+            f"The frontmatter is not valid YAML ({str(error).splitlines()[0]}).",
+            "Fix the YAML; quote values that contain `: ` or start with a special character, or use `>-`.",
+        )
     if not isinstance(data, dict):
-        return [
-            SkillFinding(
-                skill=name,
-                file=rel,
-                line=1,
-                rule="frontmatter",
-                problem="The frontmatter is not a mapping of keys to values.",
-                fix="Write `name: ...` and `description: ...` as top-level keys.",
-            )
-        ]
+        return unusable(
+            "The frontmatter is not a mapping of keys to values.",
+            "Write `name: ...` and `description: ...` as top-level keys.",
+        )
     findings = []
     declared = data.get("name")
     if not isinstance(declared, str) or not declared:
