@@ -1,6 +1,6 @@
 """GPU parity benchmark: the bf16 + cosine path on CUDA with a ~1.8B-parameter DiT built from a config.
 
-Model: the research-style DiT (`parity.examples.research_dit`) and its diffusers port at hidden 2048, 16 heads,
+Model: the research-style DiT (`testing.research_dit`) and its diffusers port at hidden 2048, 16 heads,
 24 blocks (1.8B parameters), seeded random weights generated on the GPU, bf16, 1024 image tokens (a 64x64
 latent, patch 2) + 256 text tokens. The two sides really compute differently (fused qkv and a hand-written
 softmax against split projections and `dispatch_attention_fn`, complex against real RoPE, Linear against Conv2d
@@ -63,10 +63,10 @@ def main() -> int:
     from diffusers_integrator.parity.align import ModelIndex, align_modules
     from diffusers_integrator.parity.compare import compare_outputs, default_tolerance
     from diffusers_integrator.parity.diagnose import diagnose
-    from diffusers_integrator.parity.examples import convert as conversion
-    from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
-    from diffusers_integrator.parity.examples.research_dit import ResearchDiT, ResearchDiTConfig
     from diffusers_integrator.parity.localize import compare_candidate, record_reference
+    from diffusers_integrator.testing import convert as conversion
+    from diffusers_integrator.testing.diffusers_dit import TinyDiTTransformer2DModel
+    from diffusers_integrator.testing.research_dit import ResearchDiT, ResearchDiTConfig
 
     config = ResearchDiTConfig(**(SMOKE if args.smoke else FULL))
 

@@ -30,7 +30,7 @@ def main() -> int:
 
     import torch
 
-    from diffusers_integrator.parity.examples.mutations import all_cases, evaluate
+    from diffusers_integrator.testing.mutations import all_cases, evaluate
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cases = [c for c in all_cases() if args.family in (None, c.family)]

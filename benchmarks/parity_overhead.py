@@ -34,8 +34,8 @@ from functools import partial
 def _setup(depth: int, hidden: int, heads: int, latent: int = 32):
     import torch
 
-    from diffusers_integrator.parity.examples.convert import build_candidate
-    from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference
+    from diffusers_integrator.testing.dit_conversion import build_candidate
+    from diffusers_integrator.testing.research_dit import ResearchDiTConfig, build_reference
 
     config = ResearchDiTConfig(depth=depth, hidden_size=hidden, num_heads=heads, context_dim=256, freq_dim=256)
     gen = torch.Generator().manual_seed(0)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.quality import QualityRequest, QualityResult, run_quality
-from diffusers_integrator.workspace import build_tree
+from diffusers_integrator.testing.trees import build_tree
 
 
 PKG = "src/diffusers"

@@ -30,9 +30,9 @@ from pathlib import Path
 
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.registry import SymbolSpec, check_registration, register_names
-from diffusers_integrator.registry.register import plan_register
+from diffusers_integrator.registry.register import register_edits
 from diffusers_integrator.registry.tree import MemoryTree
-from diffusers_integrator.workspace import build_tree
+from diffusers_integrator.testing.trees import build_tree
 
 
 MODEL = """import torch
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         in_memory = []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            plan_register(memory, SPECS)
+            register_edits(memory, SPECS)
             in_memory.append(time.perf_counter() - started)
 
         print(f"registering a model + pipeline package + output dataclass on the full tree ({package})")

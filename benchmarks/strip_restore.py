@@ -17,9 +17,9 @@ import sys
 import time
 
 from diffusers_integrator.registry.graph import build_graph
-from diffusers_integrator.registry.proof import STATUS_ORDER, enumerate_cases, run_sweep, sample_cases
 from diffusers_integrator.registry.tree import MemoryTree
-from diffusers_integrator.workspace import installed_diffusers_dir
+from diffusers_integrator.testing.strip_restore import STATUS_ORDER, enumerate_cases, run_sweep, sample_cases
+from diffusers_integrator.testing.trees import installed_diffusers_dir
 
 
 def main(argv: list[str] | None = None) -> int:

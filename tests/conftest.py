@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from diffusers_integrator.checkout import Checkout
-from diffusers_integrator.workspace import build_tree, copy_tree
+from diffusers_integrator.testing.trees import build_tree, copy_tree
 
 
 @pytest.fixture(scope="session")

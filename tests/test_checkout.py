@@ -14,7 +14,7 @@ import pytest
 
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.errors import CheckoutError
-from diffusers_integrator.workspace import run_git
+from diffusers_integrator.testing.trees import run_git
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

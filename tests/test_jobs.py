@@ -13,11 +13,12 @@ import pytest
 from mcp import Client
 from pydantic import BaseModel, Field
 
-from diffusers_integrator import server as server_module
 from diffusers_integrator.errors import IntegratorError
-from diffusers_integrator.jobs import DEFAULT_WAIT_S, JobRegistry, JobResult, WaitSeconds
-from diffusers_integrator.server import ToolSpec, build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server import build_server
+from diffusers_integrator.server.app import add_tool
+from diffusers_integrator.server.jobs import DEFAULT_WAIT_S, JobRegistry, JobResult, WaitSeconds
+from diffusers_integrator.server.session import ServerOptions
+from diffusers_integrator.server.spec import ToolSpec
 
 from .mcp_helpers import call, call_error
 
@@ -49,10 +50,9 @@ def _count(session, request: CountRequest, progress) -> JobResult[Counted]:
 
 def _server(workspace: Path, monkeypatch: pytest.MonkeyPatch):
     """The real server plus a long-running tool wired exactly as tool_specs() tools are."""
-    monkeypatch.setattr(server_module, "tool_description", lambda name: "Count slowly (test tool).")
     server = build_server(ServerOptions(checkout=workspace))
     spec = ToolSpec("count_slowly", "Count slowly", CountRequest, JobResult[Counted], _count, "read")
-    server.add_tool(server_module._tool_function(spec, server.integrator_session), name=spec.name)
+    add_tool(server, spec, server.integrator_session, description="Count slowly (test tool).")
     return server
 
 
@@ -164,7 +164,7 @@ async def test_jobs_survive_the_client_disconnecting(workspace: Path, monkeypatc
 
 
 def test_a_job_whose_process_died_is_lost(workspace: Path) -> None:
-    from diffusers_integrator.session import IntegratorSession
+    from diffusers_integrator.server.session import IntegratorSession
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -16,8 +16,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from diffusers_integrator.server import build_server, tool_specs
-from diffusers_integrator.session import ServerOptions
-from diffusers_integrator.tooldocs import load_tool_docs
+from diffusers_integrator.server.descriptions import load_tool_docs
+from diffusers_integrator.server.session import ServerOptions
 
 from .mcp_helpers import call, call_error
 

@@ -11,9 +11,9 @@ from mcp import Client
 from safetensors.torch import save_file
 
 from diffusers_integrator.errors import IntegratorError
+from diffusers_integrator.parity.weights import summarize_checkpoint
 from diffusers_integrator.server import build_server
-from diffusers_integrator.session import ServerOptions
-from diffusers_integrator.weights import summarize_checkpoint
+from diffusers_integrator.server.session import ServerOptions
 
 from .mcp_helpers import call, call_error
 

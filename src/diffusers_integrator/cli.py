@@ -20,8 +20,7 @@ from .errors import IntegratorError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import build_server
-    from .session import ServerOptions
+    from .server import ServerOptions, build_server
 
     options = ServerOptions(
         checkout=Path(args.checkout) if args.checkout else None,
@@ -45,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> BaseModel:
     from .checkout import Checkout
-    from .survey import survey
+    from .checkout.offers import survey
 
     return survey(Checkout.find(args.checkout))
 
@@ -58,7 +57,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _docs(args: argparse.Namespace) -> int:
     from .data import data_dir
-    from .docgen import sync_docs
+    from .server.docgen import sync_docs
 
     root = data_dir("tools").parent
     if not (root / "pyproject.toml").is_file():
@@ -201,61 +200,56 @@ def _print_changes(fn: Callable[[argparse.Namespace], BaseModel]) -> Callable[[a
 
 
 def _parity(args: argparse.Namespace) -> int:
-    import time
+    from .checkout import Checkout
+    from .parity.run import RunParityRequest, run_parity
 
-    from .parity.runner import run_spec
-
-    spec = Path(args.spec).resolve()
-    if not spec.is_file():
-        raise IntegratorError(f"No parity spec at {args.spec}.", "Give the path of the spec file.")
-    out = (
-        Path(args.out)
-        if args.out
-        else Path(".diffusers-integrator") / "reports" / f"{spec.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-
-    def progress(done: float, total: float | None, message: str | None) -> None:
-        print(f"[{done:.0f}/{total or '?'}] {message or ''}", file=sys.stderr, flush=True)
-
-    report = run_spec(
-        spec,
-        out.resolve(),
+    checkout = Checkout.find(args.checkout)
+    # A shell user names the spec from the working directory; the checkout's rules decide whether it may run.
+    request = _request(
+        RunParityRequest,
+        spec=str(Path(args.spec).expanduser().resolve()),
         device=args.device,
-        timeout_s=args.timeout,
-        localize=not args.no_localize,
-        progress=progress,
         dtype=args.dtype,
+        localize=not args.no_localize,
+        timeout_s=args.timeout,
         host=args.host,
     )
+    report = run_parity(checkout, request, _print_progress)
     print(report.model_dump_json(indent=2) if args.json else report.summary)
     return {"passed": 0, "failed": 1}.get(report.status, 2)
 
 
-def _convert(args: argparse.Namespace) -> int:
+def _print_progress(done: float, total: float | None, message: str | None) -> None:
+    print(f"[{done:.0f}/{total or '?'}] {message or ''}", file=sys.stderr, flush=True)
+
+
+def _request(model: type[BaseModel], **fields: object) -> BaseModel:
+    """The core request from the command's options; a bad value names its option."""
     from pydantic import ValidationError
 
+    try:
+        return model(**fields)
+    except ValidationError as error:
+        raise IntegratorError(f"Invalid arguments: {error}", "Fix the named option.") from None
+
+
+def _convert(args: argparse.Namespace) -> int:
     from .checkout import Checkout
     from .parity.convert_weights import convert_weights, load_rules, render
     from .parity.convert_weights_schema import ConvertWeightsRequest
 
     checkout = Checkout.find(args.checkout)
-    try:  # paths from the working directory, as a shell user expects
-        request = ConvertWeightsRequest(
-            source=str(Path(args.source).expanduser().resolve()),
-            rules=load_rules(args.rules),
-            target=str(Path(args.target).expanduser().resolve()) if args.target else None,
-            name=args.out,
-            dtype=args.dtype,
-            dry_run=args.dry_run,
-            allow_incomplete=args.allow_incomplete,
-        )
-    except ValidationError as error:
-        raise IntegratorError(f"Invalid arguments: {error}", "Fix the named option.") from None
-
-    def progress(done: float, total: float | None, message: str | None) -> None:
-        print(f"[{done:.0f}/{total or '?'}] {message or ''}", file=sys.stderr, flush=True)
-
-    result = convert_weights(checkout, request, progress)
+    request = _request(  # paths from the working directory, as a shell user expects
+        ConvertWeightsRequest,
+        source=str(Path(args.source).expanduser().resolve()),
+        rules=load_rules(args.rules),
+        target=str(Path(args.target).expanduser().resolve()) if args.target else None,
+        name=args.out,
+        dtype=args.dtype,
+        dry_run=args.dry_run,
+        allow_incomplete=args.allow_incomplete,
+    )
+    result = convert_weights(checkout, request, _print_progress)
     print(result.model_dump_json(indent=2) if args.json else render(result))
     return 0 if result.complete else 1
 
@@ -366,7 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--timeout", type=float, default=900.0, help="Seconds before the child process is killed.")
     parity.add_argument("--host", help="Run on user@host[:port] over SSH.")
     parity.add_argument("--no-localize", action="store_true", help="Compare outputs only (faster).")
-    parity.add_argument("--out", help="Report folder (default: .diffusers-integrator/reports/<spec>-<time>).")
+    parity.add_argument(
+        "--checkout",
+        default=None,
+        help="The diffusers clone (default: the working directory). The spec must be in "
+        "it, outside src/, tests/, scripts/, docs/; the report goes to its .diffusers-integrator/reports/.",
+    )
     parity.add_argument("--json", action="store_true")
     parity.set_defaults(run=_parity)
 

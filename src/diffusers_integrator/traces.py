@@ -5,9 +5,8 @@ base commit, the protocol version), then one line per call: seq, time, tool, arg
 error, is_error, duration_ms, and the answer or approval involved. A trace is what an eval case replays, and
 what a reviewer reads to see that the human was asked before anything was written.
 
-Secrets never reach the file: values of environment variables whose names look secret, strings shaped like
-API keys or tokens, and values under secret-looking keys are replaced before a line is written. Recording is
-best effort: a trace that cannot be written is logged on stderr and never fails the tool call.
+This module holds the format and the reading (evals and `sessions list|show|score` use it); the server's
+`recorder` writes the lines, scrubbed of secrets by `diffusers_integrator.redact`.
 """
 
 from __future__ import annotations
@@ -16,17 +15,11 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
-import re
 import secrets
-import threading
-import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from pydantic_core import to_jsonable_python
 
 from . import __version__
 from .checkout import STATE_DIR_NAME
@@ -35,76 +28,11 @@ from .errors import IntegratorError
 
 if TYPE_CHECKING:
     from .checkout import Checkout
-    from .session import IntegratorSession
 
 logger = logging.getLogger(__name__)
 
 TRACE_FORMAT = 1
 SESSIONS_DIR = "sessions"
-
-# ---------------------------------------------------------------------------------------------- secrets
-
-# Environment variable names whose values are secrets (matched anywhere in the name, case-insensitively).
-_SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|PRIVATE", re.I)
-# Shorter values are too likely to be ordinary words or numbers that also appear in real data.
-_MIN_SECRET_LEN = 8
-# Strings shaped like well-known credentials, wherever they appear.
-_SECRET_PATTERNS = [
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic (sk-ant-...)
-    re.compile(r"\bhf_[A-Za-z0-9]{16,}"),  # Hugging Face
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"),  # GitLab
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),  # Slack
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),  # Google API key
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{16,}=*"),
-    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # user:password@ in URLs
-]
-# Keys whose values are secrets whatever they look like (`api_key`, `hf_token`, `password`, ...).
-_SECRET_KEY = re.compile(
-    r"(?i)^(?:.*[_\-])?(?:api[_\-]?key|token|secret|password|passwd|passphrase|credentials?|access[_\-]?key|"
-    r"private[_\-]?key|client[_\-]?secret)$"
-)
-REDACTED = "[redacted]"
-
-
-class Scrubber:
-    """Replaces secrets in JSON-like data. Built from the environment at the time of use."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None):
-        environ = os.environ if environ is None else environ
-        pairs = [
-            (value, name)
-            for name, value in environ.items()
-            if _SECRET_ENV_NAME.search(name) and len(value.strip()) >= _MIN_SECRET_LEN
-        ]
-        # Longest first, so a secret that contains another is replaced whole.
-        self._env_secrets = sorted(pairs, key=lambda pair: -len(pair[0]))
-
-    def text(self, value: str) -> str:
-        for secret, name in self._env_secrets:
-            if secret in value:
-                value = value.replace(secret, f"[redacted:${name}]")
-        for pattern in _SECRET_PATTERNS:
-            value = pattern.sub(REDACTED, value)
-        return value
-
-    def data(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            cleaned = {}
-            for key, item in value.items():
-                key = self.text(str(key))
-                secret_valued = _SECRET_KEY.match(key) and isinstance(item, str) and item
-                cleaned[key] = REDACTED if secret_valued else self.data(item)
-            return cleaned
-        if isinstance(value, list | tuple):
-            return [self.data(item) for item in value]
-        return value
-
 
 # ---------------------------------------------------------------------------------------------- models
 
@@ -144,161 +72,17 @@ class TraceCall(BaseModel):
     )
 
 
-class _CallRecord:
-    """What `TraceRecorder.call` fills in while the call runs."""
-
-    def __init__(self) -> None:
-        self.result: Any = None
-
-
-def _now() -> dt.datetime:
+def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _iso(moment: dt.datetime) -> str:
+def iso_time(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_session_id(moment: dt.datetime | None = None) -> str:
     """Sortable by time, unique across processes: `20261101T120304Z-3f9a1c`."""
-    return f"{(moment or _now()).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
-
-
-# ---------------------------------------------------------------------------------------------- recording
-
-
-class TraceRecorder:
-    """Appends a session's calls to its trace file (created with its header on the first call)."""
-
-    def __init__(self, session: IntegratorSession, session_id: str | None = None):
-        self._session = session
-        self.started = _now()
-        self.session_id = session_id or new_session_id(self.started)
-        self._lock = threading.Lock()
-        self._seq = 0
-        self._path: Path | None = None
-        self._disabled = False
-
-    @property
-    def path(self) -> Path | None:
-        """The trace file, once the first call has been recorded."""
-        return self._path
-
-    @contextlib.contextmanager
-    def call(
-        self, tool: str, access: str, arguments: Mapping[str, Any], protocol_version: str | None = None
-    ) -> Iterator[_CallRecord]:
-        """Records the call made inside the `with` block, whether it returns or raises."""
-        record = _CallRecord()
-        started = _now()
-        clock = time.perf_counter()
-        try:
-            yield record
-        except BaseException as error:
-            self._write(tool, access, arguments, started, clock, None, _error_text(error), protocol_version)
-            raise
-        self._write(tool, access, arguments, started, clock, record.result, None, protocol_version)
-
-    def _write(
-        self,
-        tool: str,
-        access: str,
-        arguments: Mapping[str, Any],
-        started: dt.datetime,
-        clock: float,
-        result: Any,
-        error: str | None,
-        protocol_version: str | None,
-    ) -> None:
-        duration_ms = round((time.perf_counter() - clock) * 1000, 3)
-        try:
-            interaction = self._interaction(access, result)
-            scrub = Scrubber()
-            with self._lock:
-                path = self._open(protocol_version)
-                if path is None:
-                    return
-                self._seq += 1
-                line = TraceCall(
-                    seq=self._seq,
-                    time=_iso(started),
-                    tool=tool,
-                    arguments=scrub.data(to_jsonable_python(dict(arguments), fallback=repr)),
-                    result=scrub.data(_jsonable(result)) if error is None else None,
-                    error=scrub.text(error) if error is not None else None,
-                    is_error=error is not None,
-                    duration_ms=duration_ms,
-                    interaction=scrub.data(interaction) if interaction is not None else None,
-                )
-                _append(path, line.model_dump_json())
-        except Exception:  # a trace must never fail the call it records
-            logger.warning("could not record the %s call in the session trace", tool, exc_info=True)
-
-    def _interaction(self, access: str, result: Any) -> dict[str, Any] | None:
-        describe = getattr(result, "trace_interaction", None)
-        if callable(describe):
-            return describe()
-        if access == "write":
-            approved = self._session.approvals.approved
-            return {"kind": "write", "approved_plan": approved.id if approved else None}
-        return None
-
-    def _open(self, protocol_version: str | None) -> Path | None:
-        """The trace path, writing the header first; None when the session has no checkout to write into."""
-        if self._path is not None or self._disabled:
-            return self._path
-        try:
-            checkout = self._session.checkout()
-        except IntegratorError as error:
-            self._disabled = True
-            logger.warning("session trace disabled: %s", error)
-            return None
-        folder = checkout.state_dir / SESSIONS_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{self.session_id}.jsonl"
-        header = self._header(checkout, protocol_version)
-        _append(path, Scrubber().text(header.model_dump_json()))
-        self._path = path
-        return path
-
-    def _header(self, checkout: Checkout, protocol_version: str | None) -> TraceHeader:
-        options = self._session.options
-        try:
-            facts = checkout.git_facts()
-        except Exception:  # a broken git must not cost the trace
-            logger.debug("git facts unavailable for the trace header", exc_info=True)
-            facts = None
-        return TraceHeader(
-            session_id=self.session_id,
-            started=_iso(self.started),
-            diffusers_version=checkout.diffusers_version(),
-            base_commit=facts.merge_base if facts else None,
-            head_commit=facts.head if facts else None,
-            branch=facts.branch if facts else None,
-            protocol_version=protocol_version,
-            read_only=options.read_only,
-            require_approval=options.require_approval,
-        )
-
-
-def _jsonable(result: Any) -> Any:
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json", by_alias=True)
-    return to_jsonable_python(result, fallback=repr)
-
-
-def _error_text(error: BaseException) -> str:
-    from mcp.server.mcpserver.exceptions import ToolError  # the edge's error type; the SDK is already loaded
-
-    if isinstance(error, ToolError | IntegratorError):
-        return str(error)
-    return f"unexpected {type(error).__name__}: {error}"
-
-
-def _append(path: Path, line: str) -> None:
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(line + "\n")
-        stream.flush()
+    return f"{(moment or now()).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
 # ---------------------------------------------------------------------------------------------- reading

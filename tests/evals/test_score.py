@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from diffusers_integrator import demo_script as script
+from diffusers_integrator.demo import script
 from diffusers_integrator.evals import Expectations, render_scorecard, score_trace, scorecard_markdown
 from diffusers_integrator.server import build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server.session import ServerOptions
 from diffusers_integrator.traces import SessionTrace, read_trace
 
 from ..mcp_helpers import call, call_error

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from diffusers_integrator.checkout import STATE_DIR_NAME
-from diffusers_integrator.workspace import copy_tree
+from diffusers_integrator.testing.trees import copy_tree
 
 
 def _fresh_copy(source: Path, dest: Path) -> Path:

@@ -11,10 +11,11 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, Field
 
-from diffusers_integrator import server as server_module
 from diffusers_integrator.checkout import FileChange
-from diffusers_integrator.server import ToolSpec, build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server import build_server
+from diffusers_integrator.server.app import add_tool
+from diffusers_integrator.server.session import ServerOptions
+from diffusers_integrator.server.spec import ToolSpec
 
 
 MODES = ["auto", "legacy"]
@@ -113,10 +114,7 @@ def _write_note(session, request: WriteNote, progress) -> Written:
 
 def server_with_a_write_tool(workspace: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> MCPServer:
     """The real server plus one real write tool (`write_note`), wired exactly as tool_specs() tools are."""
-    monkeypatch.setattr(server_module, "tool_description", lambda name: "Write a note (test tool).")
     server = build_server(ServerOptions(checkout=workspace, **options))
     spec = ToolSpec("write_note", "Write a note", WriteNote, Written, _write_note, "write")
-    server.add_tool(
-        server_module._tool_function(spec, server.integrator_session), name=spec.name, annotations=spec.annotations
-    )
+    add_tool(server, spec, server.integrator_session, description="Write a note (test tool).")
     return server

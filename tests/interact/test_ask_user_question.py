@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 
 from diffusers_integrator.server import build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server.session import ServerOptions
 
 from ..mcp_helpers import call, call_error
 from .helpers import MODES, PROTOCOL, QUESTIONS, ScriptedHuman, accept, cancel, decline

@@ -10,7 +10,7 @@ from mcp import Client
 
 from diffusers_integrator.interact.plan import IntegrationPlan
 from diffusers_integrator.server import build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server.session import ServerOptions
 
 from ..mcp_helpers import call, call_error
 from .helpers import MODES, PLAN, PROTOCOL, ScriptedHuman, accept, cancel, decline, server_with_a_write_tool
@@ -166,7 +166,7 @@ async def test_invalid_plan_is_refused(module_workspace: Path) -> None:
 
 
 def test_gate_off_without_require_approval(workspace: Path) -> None:
-    from diffusers_integrator.session import IntegratorSession
+    from diffusers_integrator.server.session import IntegratorSession
 
     IntegratorSession(ServerOptions(checkout=workspace, require_approval=False)).ensure_may_write("scaffold")
     with pytest.raises(Exception, match="runs with --read-only"):

@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 
 from diffusers_integrator import __version__
-from diffusers_integrator.traces import Scrubber
+from diffusers_integrator.redact import Scrubber
 
 from ..mcp_helpers import call, call_error
 from .helpers import MODES, PROTOCOL, ScriptedHuman, accept, server_with_a_write_tool
@@ -299,7 +299,7 @@ def test_scrubber_patterns_keys_and_environment() -> None:
 @pytest.mark.anyio
 async def test_no_checkout_means_no_trace_and_no_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from diffusers_integrator.server import build_server
-    from diffusers_integrator.session import ServerOptions
+    from diffusers_integrator.server.session import ServerOptions
 
     monkeypatch.chdir(tmp_path)
     server = build_server(ServerOptions(checkout=tmp_path))  # not a diffusers tree

@@ -1,6 +1,6 @@
 """Spec files the tests write to disk, as an agent would write them under `.diffusers-integrator/specs/`."""
 
-from diffusers_integrator.parity.examples.specs import research_component_spec
+from diffusers_integrator.testing.parity_specs import research_component_spec
 
 
 def research_component(depth: int = 1, mutate: str | None = None) -> str:
@@ -15,9 +15,9 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from diffusers_integrator.parity import checkpointed_pipeline
-from diffusers_integrator.parity.examples.convert import build_candidate
-from diffusers_integrator.parity.examples.pipeline import TinyDiTPipeline, research_sample
-from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference
+from diffusers_integrator.testing.dit_conversion import build_candidate
+from diffusers_integrator.testing.dit_pipeline import TinyDiTPipeline, research_sample
+from diffusers_integrator.testing.research_dit import ResearchDiTConfig, build_reference
 
 CONFIG = ResearchDiTConfig(depth=1)
 NOISE_IN_BF16 = {bug}

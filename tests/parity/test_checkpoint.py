@@ -13,8 +13,8 @@ from diffusers_integrator.parity import (
     checkpointed_pipeline,
     run_to_checkpoint,
 )
-from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
-from diffusers_integrator.parity.examples.pipeline import TinyDiTPipeline
+from diffusers_integrator.testing.diffusers_dit import TinyDiTTransformer2DModel
+from diffusers_integrator.testing.dit_pipeline import TinyDiTPipeline
 
 
 def _pipeline() -> TinyDiTPipeline:

@@ -13,7 +13,7 @@ from diffusers_integrator.parity.compare import (
     diff_state_dicts,
     flatten_outputs,
 )
-from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
+from diffusers_integrator.testing.diffusers_dit import TinyDiTTransformer2DModel
 
 
 def test_default_tolerances_follow_the_dtype():

@@ -3,9 +3,9 @@
 import torch
 
 from diffusers_integrator.parity import KeyMap, fuse, round_trip_check, split_fused, swap_halves
-from diffusers_integrator.parity.examples.convert import build_candidate, convert_state_dict, key_map
-from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
-from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference, example_inputs
+from diffusers_integrator.testing.diffusers_dit import TinyDiTTransformer2DModel
+from diffusers_integrator.testing.dit_conversion import build_candidate, convert_state_dict, key_map
+from diffusers_integrator.testing.research_dit import ResearchDiTConfig, build_reference, example_inputs
 
 
 def test_tensor_transforms():

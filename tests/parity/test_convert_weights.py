@@ -1,6 +1,6 @@
 """convert_weights: the worked example's conversion written as JSON rules, through a real MCP client.
 
-The reference is the research-style DiT of `parity/examples` with seeded weights; the target is what
+The reference is the research-style DiT of `testing/research_dit.py` with seeded weights; the target is what
 `save_pretrained` writes for its diffusers port. A complete conversion must load into the port with
 `from_pretrained` and reproduce the reference's output; a broken rule set must say what is wrong.
 """
@@ -22,11 +22,11 @@ from diffusers_integrator.cli import main
 from diffusers_integrator.errors import IntegratorError
 from diffusers_integrator.parity.convert_weights import convert_weights, key_map_from_rules, load_rules
 from diffusers_integrator.parity.convert_weights_schema import ConvertWeightsRequest
-from diffusers_integrator.parity.examples.convert import convert_config, convert_state_dict
-from diffusers_integrator.parity.examples.diffusers_dit import TinyDiTTransformer2DModel
-from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference, example_inputs
 from diffusers_integrator.server import build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server.session import ServerOptions
+from diffusers_integrator.testing.diffusers_dit import TinyDiTTransformer2DModel
+from diffusers_integrator.testing.dit_conversion import convert_config, convert_state_dict
+from diffusers_integrator.testing.research_dit import ResearchDiTConfig, build_reference, example_inputs
 
 from ..mcp_helpers import call, call_error
 
@@ -35,7 +35,7 @@ CONFIG = ResearchDiTConfig(depth=2)
 P, C = CONFIG.patch_size, CONFIG.in_channels
 BLOCK = "transformer_blocks.{i}"
 
-# `parity.examples.convert.key_map` as data: what an agent passes to the tool.
+# `testing.dit_conversion.key_map` as data: what an agent passes to the tool.
 RULES: list[dict] = [
     {
         "op": "reshape",

@@ -6,10 +6,10 @@ import torch
 from diffusers_integrator.parity.align import ModelIndex, align_modules
 from diffusers_integrator.parity.compare import compare_outputs
 from diffusers_integrator.parity.diagnose import diagnose
-from diffusers_integrator.parity.examples.convert import build_candidate
-from diffusers_integrator.parity.examples.mutations import all_cases
-from diffusers_integrator.parity.examples.research_dit import ResearchDiTConfig, build_reference
 from diffusers_integrator.parity.localize import localize_models
+from diffusers_integrator.testing.dit_conversion import build_candidate
+from diffusers_integrator.testing.mutations import all_cases
+from diffusers_integrator.testing.research_dit import ResearchDiTConfig, build_reference
 
 
 CONFIG = ResearchDiTConfig(depth=1)

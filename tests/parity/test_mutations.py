@@ -5,7 +5,7 @@
 
 import pytest
 
-from diffusers_integrator.parity.examples.mutations import all_cases, evaluate
+from diffusers_integrator.testing.mutations import all_cases, evaluate
 
 
 CASES = all_cases()

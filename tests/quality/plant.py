@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from diffusers_integrator.workspace import run_git
+from diffusers_integrator.testing.trees import run_git
 
 
 PKG = "src/diffusers"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.quality import QualityRequest, run_quality
-from diffusers_integrator.workspace import run_git
+from diffusers_integrator.testing.trees import run_git
 
 from .plant import PKG, line_of, replace_line
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.quality import QualityRequest, run_quality
 from diffusers_integrator.quality.registration import NOT_AVAILABLE, available
-from diffusers_integrator.workspace import run_git
+from diffusers_integrator.testing.trees import run_git
 
 from .plant import (
     MODEL_PATH,

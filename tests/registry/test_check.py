@@ -12,7 +12,7 @@ import pytest
 
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.registry import SymbolSpec, check_registration, register_names
-from diffusers_integrator.workspace import run_git
+from diffusers_integrator.testing.trees import run_git
 
 
 TOP = "src/diffusers/__init__.py"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffusers_integrator.registry.proof import enumerate_cases, run_case, run_sweep, sample_cases
+from diffusers_integrator.testing.strip_restore import enumerate_cases, run_case, run_sweep, sample_cases
 
 
 INTERESTING = [

@@ -10,7 +10,7 @@ import pytest
 
 from diffusers_integrator.errors import IntegratorError
 from diffusers_integrator.registry import SymbolSpec, check_registration, register_names, unregister_names
-from diffusers_integrator.workspace import run_git
+from diffusers_integrator.testing.trees import run_git
 
 from .helpers import write_foo
 

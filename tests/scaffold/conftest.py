@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from diffusers_integrator.workspace import copy_tree, run_git
+from diffusers_integrator.testing.trees import copy_tree, run_git
 
 
 # What a git clone has and the installed wheel lacks. Upstream's files are read from a real clone at test time

@@ -12,7 +12,7 @@ from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.cli import main
 from diffusers_integrator.scaffold import ScaffoldRequest, compact_result, scaffold
 from diffusers_integrator.server import build_server
-from diffusers_integrator.session import ServerOptions
+from diffusers_integrator.server.session import ServerOptions
 
 from ..mcp_helpers import call, call_error
 from .conftest import git_status

@@ -1,4 +1,5 @@
-"""`record_answer`: the human's answer given in chat, when a form could not be shown (or was dismissed).
+"""The human's replies applied to the session's approvals: from a form (`ask_user_question`, `confirm_plan`) or
+given in chat when a form could not be shown or was dismissed (`record_answer`).
 
 What keeps it honest: it only answers what this session asked (a question set or plan id the server issued
 and that is still open), selections must be the options that were offered, and the human's reply is quoted
@@ -7,17 +8,24 @@ verbatim into the trace, marked `via: chat`, so a reviewer or an eval can tell i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from ..errors import IntegratorError
-from .plan import PlanStatus, Verdict, verdict_next_step
-from .questions import MAX_NOTE, QuestionAnswer, question_id
-
-
-if TYPE_CHECKING:
-    from ..session import IntegratorSession, ProgressFn
+from .approvals import Approvals
+from .forms import HumanReply
+from .plan import ConfirmPlanResult, IntegrationPlan, PlanStatus, Verdict, verdict_next_step
+from .questions import (
+    MAX_NOTE,
+    AskUserQuestionRequest,
+    AskUserQuestionResult,
+    FormOutcome,
+    QuestionAnswer,
+    answers_from_form,
+    pending_questions,
+    question_id,
+)
 
 
 class ChatAnswer(BaseModel):
@@ -32,7 +40,7 @@ class ChatAnswer(BaseModel):
     )
 
 
-class RecordAnswerInput(BaseModel):
+class RecordAnswerRequest(BaseModel):
     """Arguments of `record_answer`: either answers to a question set, or a verdict on a plan."""
 
     question_set_id: str | None = Field(default=None, description="The question set the answers belong to.")
@@ -49,7 +57,7 @@ class RecordAnswerInput(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _one_subject(self) -> RecordAnswerInput:
+    def _one_subject(self) -> RecordAnswerRequest:
         if (self.question_set_id is None) == (self.plan_id is None):
             raise ValueError("pass either question_set_id (with answers) or plan_id (with verdict), not both")
         if self.question_set_id is not None and (not self.answers or self.verdict is not None):
@@ -94,8 +102,8 @@ class RecordAnswerResult(BaseModel):
         }
 
 
-def record_answer(session: IntegratorSession, request: RecordAnswerInput, progress: ProgressFn) -> RecordAnswerResult:
-    approvals = session.approvals
+def record_answer(approvals: Approvals, request: RecordAnswerRequest) -> RecordAnswerResult:
+    """Applies an answer or verdict the human gave in chat to the session's approvals."""
     if request.plan_id is not None:
         assert request.verdict is not None  # the input model's validator guarantees it
         note = (request.note or "").strip() or None
@@ -163,3 +171,89 @@ def _check_answers(set_id: str, questions: list, given: list[ChatAnswer]) -> lis
             )
         answers.append(QuestionAnswer(question_id=qid, header=question.header, selected=selected, note=note))
     return answers
+
+
+# ---------------------------------------------------------------------------------------------- from a form
+
+
+def ask_user_question(
+    approvals: Approvals, request: AskUserQuestionRequest, reply: HumanReply
+) -> AskUserQuestionResult:
+    """Records the question set, and its answers when the human gave them in the form."""
+    record = approvals.new_question_set(request.questions)
+    if reply.action == "accept" and reply.data is not None:
+        answers = answers_from_form(request.questions, reply.data)
+        approvals.settle_question_set(record.id, answers, via="elicitation")
+        return AskUserQuestionResult(
+            question_set_id=record.id,
+            form="answered",
+            via="elicitation",
+            answers=answers,
+            next_step="Act on these answers. Do not ask the same questions again.",
+        )
+    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
+    if outcome == "not_shown":
+        why = "This client cannot show questions to the human (no form elicitation)."
+    elif outcome == "declined":
+        why = (
+            "The form was declined: either the human chose not to answer, or the client declined it without "
+            "showing it (some clients do)."
+        )
+    else:
+        why = "The human closed the form without answering."
+    return AskUserQuestionResult(
+        question_set_id=record.id,
+        form=outcome,
+        via="elicitation" if outcome != "not_shown" else None,
+        ask_in_chat=pending_questions(request.questions),
+        next_step=(
+            f"{why} Do not guess the answers. Ask the human these questions yourself in the chat (show each "
+            "option with its description and the recommended one), wait for their reply, then call "
+            f"record_answer(question_set_id={record.id!r}, answers=[...], human_reply=<their words, verbatim>). "
+            "If the human does not want to answer, stop and ask how to proceed."
+        ),
+    )
+
+
+def confirm_plan(approvals: Approvals, request: IntegrationPlan, reply: HumanReply) -> ConfirmPlanResult:
+    """Registers the plan and applies the human's verdict from the form, if there is one."""
+    record = approvals.new_plan(request)
+    base = {"plan_id": record.id, "plan_digest": record.digest}
+    if reply.action == "accept" and reply.data is not None:
+        verdict: Verdict = reply.data.decision  # type: ignore[attr-defined]
+        note = (reply.data.note or "").strip() or None  # type: ignore[attr-defined]
+        record = approvals.settle_plan(record.id, verdict, via="elicitation", note=note, human_reply=None)
+        return ConfirmPlanResult(
+            **base,
+            form="answered",
+            via="elicitation",
+            verdict=verdict,
+            note=note,
+            plan_status=record.status,
+            may_write=approvals.may_write,
+            next_step=verdict_next_step(record.id, verdict, note),
+        )
+    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
+    if outcome == "not_shown":
+        why = "This client cannot show the plan to the human as a form (no form elicitation)."
+    elif outcome == "declined":
+        why = (
+            "The form was declined without a verdict: either the human dismissed it, or the client declined it "
+            "without showing it (some clients do)."
+        )
+    else:
+        why = "The human closed the form without a verdict."
+    return ConfirmPlanResult(
+        **base,
+        form=outcome,
+        via="elicitation" if outcome != "not_shown" else None,
+        plan_status=record.status,
+        may_write=approvals.may_write,
+        plan_markdown=record.plan.markdown(record.id),
+        next_step=(
+            f"{why} Nothing is approved. Show `plan_markdown` to the human in the chat, verbatim, and ask them "
+            "to accept, decline or amend it. Then call "
+            f"record_answer(plan_id={record.id!r}, verdict=..., note=..., human_reply=<their words, verbatim>). "
+            "Never record a verdict the human did not give."
+        ),
+    )

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema, create_model, model_validator
 
-from .forms import HumanForm, HumanReply
+from .forms import HumanForm
 from .questions import MAX_NOTE, FormOutcome
 
-
-if TYPE_CHECKING:
-    from ..session import IntegratorSession, ProgressFn
 
 Verdict = Literal["accept", "decline", "amend"]
 PlanStatus = Literal["approved", "declined", "amend_requested", "awaiting_verdict", "superseded"]
@@ -156,61 +153,6 @@ class ConfirmPlanResult(BaseModel):
             "note": self.note,
             "plan_status": self.plan_status,
         }
-
-
-# ---------------------------------------------------------------------------------------------- the tool
-
-
-def ask(session: IntegratorSession, request: IntegrationPlan) -> HumanForm:
-    """The asker of `confirm_plan`: a pure function of the plan, so every input-required round renders alike."""
-    return plan_form(request)
-
-
-def confirm_plan(
-    session: IntegratorSession, request: IntegrationPlan, progress: ProgressFn, reply: HumanReply
-) -> ConfirmPlanResult:
-    """Registers the plan and applies the human's verdict from the form, if there is one."""
-    approvals = session.approvals
-    record = approvals.new_plan(request)
-    base = {"plan_id": record.id, "plan_digest": record.digest}
-    if reply.action == "accept" and reply.data is not None:
-        verdict: Verdict = reply.data.decision  # type: ignore[attr-defined]
-        note = (reply.data.note or "").strip() or None  # type: ignore[attr-defined]
-        record = approvals.settle_plan(record.id, verdict, via="elicitation", note=note, human_reply=None)
-        return ConfirmPlanResult(
-            **base,
-            form="answered",
-            via="elicitation",
-            verdict=verdict,
-            note=note,
-            plan_status=record.status,
-            may_write=approvals.may_write,
-            next_step=verdict_next_step(record.id, verdict, note),
-        )
-    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
-    if outcome == "not_shown":
-        why = "This client cannot show the plan to the human as a form (no form elicitation)."
-    elif outcome == "declined":
-        why = (
-            "The form was declined without a verdict: either the human dismissed it, or the client declined it "
-            "without showing it (some clients do)."
-        )
-    else:
-        why = "The human closed the form without a verdict."
-    return ConfirmPlanResult(
-        **base,
-        form=outcome,
-        via="elicitation" if outcome != "not_shown" else None,
-        plan_status=record.status,
-        may_write=approvals.may_write,
-        plan_markdown=record.plan.markdown(record.id),
-        next_step=(
-            f"{why} Nothing is approved. Show `plan_markdown` to the human in the chat, verbatim, and ask them "
-            "to accept, decline or amend it. Then call "
-            f"record_answer(plan_id={record.id!r}, verdict=..., note=..., human_reply=<their words, verbatim>). "
-            "Never record a verdict the human did not give."
-        ),
-    )
 
 
 def verdict_next_step(plan_id: str, verdict: Verdict, note: str | None) -> str:

@@ -7,15 +7,12 @@ miss. The field names are positional, so the answer maps back to the question wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema, create_model, field_validator, model_validator
 
-from .forms import HumanForm, HumanReply
+from .forms import HumanForm
 
-
-if TYPE_CHECKING:
-    from ..session import IntegratorSession, ProgressFn
 
 FormOutcome = Literal["answered", "declined", "cancelled", "not_shown"]
 MAX_NOTE = 2000
@@ -56,7 +53,7 @@ class Question(BaseModel):
         return next((option for option in self.options if option.label.strip().casefold() == wanted), None)
 
 
-class AskUserQuestionInput(BaseModel):
+class AskUserQuestionRequest(BaseModel):
     """Arguments of `ask_user_question`."""
 
     questions: list[Question] = Field(
@@ -99,7 +96,7 @@ class PendingQuestion(BaseModel):
     options: list[PendingOption]
 
 
-class AskResult(BaseModel):
+class AskUserQuestionResult(BaseModel):
     """What `ask_user_question` returns."""
 
     question_set_id: str = Field(description="Pass it to `record_answer` when you asked the questions in chat.")
@@ -194,50 +191,3 @@ def pending_questions(questions: list[Question]) -> list[PendingQuestion]:
         )
         for index, question in enumerate(questions)
     ]
-
-
-# ---------------------------------------------------------------------------------------------- the tool
-
-
-def ask(session: IntegratorSession, request: AskUserQuestionInput) -> HumanForm:
-    """The asker of `ask_user_question`: the form the edge shows before the handler runs."""
-    return questions_form(request.questions)
-
-
-def ask_user_question(
-    session: IntegratorSession, request: AskUserQuestionInput, progress: ProgressFn, reply: HumanReply
-) -> AskResult:
-    """Records the question set, and its answers when the human gave them in the form."""
-    record = session.approvals.new_question_set(request.questions)
-    if reply.action == "accept" and reply.data is not None:
-        answers = answers_from_form(request.questions, reply.data)
-        session.approvals.settle_question_set(record.id, answers, via="elicitation")
-        return AskResult(
-            question_set_id=record.id,
-            form="answered",
-            via="elicitation",
-            answers=answers,
-            next_step="Act on these answers. Do not ask the same questions again.",
-        )
-    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
-    if outcome == "not_shown":
-        why = "This client cannot show questions to the human (no form elicitation)."
-    elif outcome == "declined":
-        why = (
-            "The form was declined: either the human chose not to answer, or the client declined it without "
-            "showing it (some clients do)."
-        )
-    else:
-        why = "The human closed the form without answering."
-    return AskResult(
-        question_set_id=record.id,
-        form=outcome,
-        via="elicitation" if outcome != "not_shown" else None,
-        ask_in_chat=pending_questions(request.questions),
-        next_step=(
-            f"{why} Do not guess the answers. Ask the human these questions yourself in the chat (show each "
-            "option with its description and the recommended one), wait for their reply, then call "
-            f"record_answer(question_set_id={record.id!r}, answers=[...], human_reply=<their words, verbatim>). "
-            "If the human does not want to answer, stop and ask how to proceed."
-        ),
-    )

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from .. import __version__
 from ..checkout import STATE_DIR_NAME, Checkout, atomic_write
 from ..errors import IntegratorError
-from ..weights import TensorInfo, checkpoint_files, fold_keys, read_safetensors_header
+from ..progress import ProgressFn
 from .convert import Conversion, KeyMap
 from .convert_weights_schema import (
     ConversionCoverage,
@@ -43,6 +43,7 @@ from .convert_weights_schema import (
     SwapRule,
     TransposeRule,
 )
+from .weights import TensorInfo, checkpoint_files, fold_keys, read_safetensors_header
 
 
 WEIGHTS_DIR = "weights"
@@ -53,7 +54,6 @@ MAX_PATTERNS = 30
 MAX_MISMATCHES = 20
 MAX_WEIGHT_MAP = 100
 
-Progress = Callable[[float, float | None, str | None], None]
 
 _SAFETENSORS_DTYPES = {
     "F64": torch.float64,
@@ -228,7 +228,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
 def convert_weights(
     checkout: Checkout,
     request: ConvertWeightsRequest,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     *,
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> ConvertWeightsResult:
@@ -450,7 +450,7 @@ def _write_shards(
     cast: torch.dtype | None,
     out_dir: Path,
     temps: dict[str, Path],
-    report: Progress,
+    report: ProgressFn,
 ) -> None:
     """Streams the source through the rules; each shard goes to a temp file beside its final name once full."""
     from safetensors.torch import save_file

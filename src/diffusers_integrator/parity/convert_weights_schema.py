@@ -13,9 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..jobs import DEFAULT_WAIT_S, WaitSeconds
-from ..weights import KeyPattern
 from .results import ShapeMismatch
+from .weights import KeyPattern
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)(\*?)\}")  # the syntax of parity/convert.py
@@ -184,7 +183,6 @@ class ConvertWeightsRequest(BaseModel):
         description="Write the weights even when the coverage is not complete (a target key with no source, such "
         "as a persistent buffer the model computes). Default: an incomplete conversion writes nothing.",
     )
-    wait_s: WaitSeconds = DEFAULT_WAIT_S
 
 
 class KeyGroups(BaseModel):

@@ -19,14 +19,14 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from ..progress import ProgressFn
 from .child import MEMORY_EXIT_CODE, _rss_mb
 from .results import ParityError, ParityReport
 
 
-Progress = Callable[[int, int, str], None]
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../diffusers_integrator
 
 
@@ -49,7 +49,7 @@ def run_spec(
     timeout_s: float = 600.0,
     memory_limit_mb: float | None = None,
     localize: bool = True,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     dtype: str | None = None,
     host: str | None = None,
     ssh_options: Sequence[str] = (),
@@ -107,7 +107,7 @@ def run_spec(
 
 
 def _supervise(
-    proc: subprocess.Popen, timeout_s: float, limit_mb: float, progress: Progress | None, watch_rss: bool
+    proc: subprocess.Popen, timeout_s: float, limit_mb: float, progress: ProgressFn | None, watch_rss: bool
 ) -> str | None:
     """Wait for the child, relaying progress; returns "timeout"/"memory" when it had to be killed."""
     events: queue.Queue[dict] = queue.Queue()
@@ -140,7 +140,7 @@ def _supervise(
     return killed
 
 
-def _relay(events: queue.Queue, progress: Progress | None) -> None:
+def _relay(events: queue.Queue, progress: ProgressFn | None) -> None:
     while True:
         try:
             event = events.get_nowait()
@@ -290,7 +290,7 @@ def _run_remote(
     remote_python: str,
     child_args: list[str],
     timeout_s: float,
-    progress: Progress | None,
+    progress: ProgressFn | None,
 ) -> ParityReport:
     ssh = _ssh_base(host, ssh_options)
     log_path = out_dir / "child.log"

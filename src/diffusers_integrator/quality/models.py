@@ -10,8 +10,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ..jobs import DEFAULT_WAIT_S, WaitSeconds
-
 
 # Stable check names: skills, evals and the CLI refer to them.
 CHECKS: dict[str, str] = {
@@ -128,12 +126,3 @@ class QualityResult(BaseModel):
     duration_ms: int
     log_file: str = Field(description="Full log (every finding, raw output, fix diffs), relative to the root.")
     next_step: str
-
-
-class MakeQualityInput(QualityRequest):
-    """The MCP tool's arguments: the request, plus how long to wait before handing back a job id."""
-
-    wait_s: WaitSeconds = DEFAULT_WAIT_S
-
-    def request(self) -> QualityRequest:
-        return QualityRequest.model_validate(self.model_dump(exclude={"wait_s"}))

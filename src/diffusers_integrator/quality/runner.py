@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..checkout import Checkout, FileChange
+from ..checkout.offers import Offers, read_offers
+from ..progress import ProgressFn
 from . import copies, registration, rules, toctree
-from .discovery import Offers, discover
 from .models import CHECKS, CheckSummary, Finding, FixedFile, QualityRequest, QualityResult, RuffUsed
 from .ruff_bin import RuffBinary, find_ruff
 from .ruff_checks import Ruff, shipped_config
@@ -27,8 +28,6 @@ from .scope import Scope, resolve_scope
 from .upstream import run_script
 
 
-# progress(done, total, message), the shape session.ProgressFn has (not imported: the core stays below it).
-ProgressFn = Callable[[float, float | None, str | None], None]
 LOG_DIR = "logs"
 KEEP_LOGS = 20
 _FILES_SHOWN = 30
@@ -62,7 +61,7 @@ def run_quality(
     started = time.perf_counter()
     report = progress or (lambda done, total, message: None)
     selected = [name for name in CHECKS if request.checks is None or name in request.checks]
-    offers = discover(checkout)
+    offers = read_offers(checkout)
     scope = resolve_scope(checkout, request.scope)
     context = Context(checkout, scope, offers, None, None)
     binary = _ruff_binary(offers, selected)

@@ -3,7 +3,7 @@
 The tools edit a checkout the way a careful diffusers contributor would: every init on the way from the top
 level to the module, both halves (`_import_structure` and the TYPE_CHECKING mirror), the right backend guard,
 upstream's sort orders, and the dummy files exactly as `utils/check_dummies.py --fix_and_overwrite` writes
-them. Planning works on texts (see `register.py`); this module writes plans through `Checkout` and shapes
+them. Edits are computed on texts (see `register.py`); this module writes them through `Checkout` and shapes
 the pydantic results the MCP tools and the CLI return. Nothing here imports diffusers or torch.
 """
 
@@ -14,23 +14,29 @@ from collections import Counter
 from ..checkout import Checkout
 from ..errors import IntegratorError
 from .check import check_tree
-from .register import Plan, plan_register, plan_unregister
+from .register import InitEdits, register_edits, unregister_edits
 from .schema import (
+    CheckRegistrationRequest,
+    CheckRegistrationResult,
     NameStatus,
+    RegisterLazyImportRequest,
     RegistrationFinding,
-    RegistrationReport,
     RegistrationResult,
     SymbolSpec,
+    UnregisterLazyImportRequest,
 )
 from .tree import CheckoutTree
 
 
 __all__ = [
+    "CheckRegistrationRequest",
+    "CheckRegistrationResult",
     "NameStatus",
+    "RegisterLazyImportRequest",
     "RegistrationFinding",
-    "RegistrationReport",
     "RegistrationResult",
     "SymbolSpec",
+    "UnregisterLazyImportRequest",
     "check_registration",
     "register_names",
     "unregister_names",
@@ -52,8 +58,8 @@ def register_names(
     if not symbols:
         raise IntegratorError("No symbols to register.", "Pass at least one {name, module} pair.")
     tree = CheckoutTree(checkout)
-    plan = plan_register(tree, symbols, backends, package_rel=checkout.package_rel)
-    return _result(checkout, tree, plan, dry_run, register=True)
+    edits = register_edits(tree, symbols, backends, package_rel=checkout.package_rel)
+    return _result(checkout, tree, edits, dry_run, register=True)
 
 
 def unregister_names(checkout: Checkout, names: list[str], dry_run: bool = False) -> RegistrationResult:
@@ -65,16 +71,16 @@ def unregister_names(checkout: Checkout, names: list[str], dry_run: bool = False
     if not names:
         raise IntegratorError("No names to unregister.", "Pass at least one name.")
     tree = CheckoutTree(checkout)
-    plan = plan_unregister(tree, list(dict.fromkeys(names)), package_rel=checkout.package_rel)
-    return _result(checkout, tree, plan, dry_run, register=False)
+    edits = unregister_edits(tree, list(dict.fromkeys(names)), package_rel=checkout.package_rel)
+    return _result(checkout, tree, edits, dry_run, register=False)
 
 
 def _result(
-    checkout: Checkout, tree: CheckoutTree, plan: Plan, dry_run: bool, *, register: bool
+    checkout: Checkout, tree: CheckoutTree, edits: InitEdits, dry_run: bool, *, register: bool
 ) -> RegistrationResult:
-    files = {tree.to_root(rel): text for rel, text in sorted(plan.files.items())}
+    files = {tree.to_root(rel): text for rel, text in sorted(edits.files.items())}
     changes = checkout.write_files(files, dry_run=dry_run) if files else []
-    statuses = list(plan.statuses.values())
+    statuses = list(edits.statuses.values())
     result = RegistrationResult(dry_run=dry_run, changes=changes, names=statuses)
     touched = [change.path for change in changes if change.action != "unchanged"]
     if register:
@@ -101,7 +107,7 @@ def _result(
 
 def check_registration(
     checkout: Checkout, names: list[str] | None = None, max_findings: int = 50
-) -> RegistrationReport:
+) -> CheckRegistrationResult:
     """Every registration inconsistency of the tree (or of `names`), each with file, line and fix.
 
     Read-only. `max_findings` caps the list (errors first); `total` and `counts` always cover all of them.
@@ -111,7 +117,7 @@ def check_registration(
     counts = Counter(finding.code for finding in findings)
     severities = Counter(finding.severity for finding in findings)
     shown = findings[: max(0, max_findings)]
-    report = RegistrationReport(
+    report = CheckRegistrationResult(
         ok=severities["error"] == 0,
         names_checked=names_checked,
         files_checked=files_checked,

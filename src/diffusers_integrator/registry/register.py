@@ -1,7 +1,7 @@
-"""Planning registrations: which init gets which entry under which guard, computed on texts only.
+"""Computing registrations: which init gets which entry under which guard, computed on texts only.
 
-`plan_register` and `plan_unregister` read a `SourceTree` and return the new text of every file that changes
-(None deletes it); `register_names` / `unregister_names` in `registry/__init__.py` write such a plan through
+`register_edits` and `unregister_edits` read a `SourceTree` and return the new text of every file that changes
+(None deletes it); `register_names` / `unregister_names` in `registry/__init__.py` write such edits through
 `Checkout`. Nothing here imports diffusers.
 
 Where a name goes, for a module `pipelines/<x>/pipeline_x.py`:
@@ -53,7 +53,9 @@ class Symbol:
 
 
 @dataclass
-class Plan:
+class InitEdits:
+    """The new text of every init and dummy file a registration changes, and what became of each name."""
+
     files: dict[str, str | None] = field(default_factory=dict)  # package-relative path → new text (None: delete)
     statuses: dict[str, NameStatus] = field(default_factory=dict)
 
@@ -419,20 +421,20 @@ def ensure_utils_imports(editor: InitEditor, names: list[str]) -> None:
 # ------------------------------------------------------------------------------------------ register
 
 
-def plan_register(
+def register_edits(
     tree: SourceTree,
     specs: list[SymbolSpec],
     backends: list[str] | None = None,
     *,
     package_rel: str = "src/diffusers",
-) -> Plan:
+) -> InitEdits:
     """New texts for every file that registering `specs` changes."""
     symbols = resolve_symbols(tree, specs, backends, package_rel)
-    plan = Plan()
+    edits = InitEdits()
     per_init: dict[str, list[_Op]] = defaultdict(list)
     kinds: dict[str, str] = {}
     for symbol in symbols:
-        plan.statuses.setdefault(
+        edits.statuses.setdefault(
             symbol.name,
             NameStatus(
                 name=symbol.name,
@@ -462,37 +464,37 @@ def plan_register(
     for rel, ops in per_init.items():
         text = tree.read(rel)
         if text is None:
-            plan.files[rel] = _new_init(tree, rel, kinds[rel], ops)
+            edits.files[rel] = _new_init(tree, rel, kinds[rel], ops)
             for op in ops:
                 for name in op.names:
-                    _note(plan.statuses[name].added_to, f"{package_rel}/{rel}")
+                    _note(edits.statuses[name].added_to, f"{package_rel}/{rel}")
             continue
         editor = InitEditor(rel, text, top=rel == TOP_INIT)
         for op in ops:
             changed, present = apply_op(editor, op, tree)
             for name in changed:
-                _note(plan.statuses[name].added_to, f"{package_rel}/{rel}")
+                _note(edits.statuses[name].added_to, f"{package_rel}/{rel}")
             for name in present:
-                _note(plan.statuses[name].already_in, f"{package_rel}/{rel}")
-        for name in plan.statuses:
-            if f"{package_rel}/{rel}" in plan.statuses[name].added_to:
-                _drop(plan.statuses[name].already_in, f"{package_rel}/{rel}")
+                _note(edits.statuses[name].already_in, f"{package_rel}/{rel}")
+        for name in edits.statuses:
+            if f"{package_rel}/{rel}" in edits.statuses[name].added_to:
+                _drop(edits.statuses[name].already_in, f"{package_rel}/{rel}")
         if editor.text != text:
-            plan.files[rel] = editor.text
+            edits.files[rel] = editor.text
 
     exported = {symbol.name for symbol in symbols if symbol.export}
-    _sync_dummies(tree, plan, exported)
-    _note_dummy_changes(tree, plan, package_rel)
-    return plan
+    _sync_dummies(tree, edits, exported)
+    _note_dummy_changes(tree, edits, package_rel)
+    return edits
 
 
-def _note_dummy_changes(tree: SourceTree, plan: Plan, package_rel: str) -> None:
+def _note_dummy_changes(tree: SourceTree, edits: InitEdits, package_rel: str) -> None:
     """Records which names a dummy file gained or lost, per name."""
-    for rel, text in plan.files.items():
+    for rel, text in edits.files.items():
         if not rel.startswith("utils/dummy_"):
             continue
         before, after = tree.read(rel) or "", text or ""
-        for name, status in plan.statuses.items():
+        for name, status in edits.statuses.items():
             had, has = _has_dummy(before, name), _has_dummy(after, name)
             if has and not had:
                 _note(status.added_to, f"{package_rel}/{rel}")
@@ -535,10 +537,10 @@ def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op]) -> str:
 # ------------------------------------------------------------------------------------------ dummies
 
 
-def _sync_dummies(tree: SourceTree, plan: Plan, exported: set[str]) -> None:
+def _sync_dummies(tree: SourceTree, edits: InitEdits, exported: set[str]) -> None:
     """Regenerates the dummy files the change touches, as upstream's generator writes them."""
     old_top = tree.read(TOP_INIT) or ""
-    new_top = plan.files.get(TOP_INIT, old_top) or ""
+    new_top = edits.files.get(TOP_INIT, old_top) or ""
     old_objects = read_backend_objects(old_top)
     new_objects = read_backend_objects(new_top) if new_top != old_top else old_objects
     for key, names in new_objects.items():
@@ -547,31 +549,31 @@ def _sync_dummies(tree: SourceTree, plan: Plan, exported: set[str]) -> None:
         if old_objects.get(key) != names or exported & set(names):
             rel, text = dummy_file_rel(key), render_dummy_file(key, names)
             if tree.read(rel) != text:
-                plan.files[rel] = text
+                edits.files[rel] = text
     old = {dummy_file_rel(key) for key in old_objects}
     new = {dummy_file_rel(key) for key in new_objects}
     for rel in old - new:
         module = posixpath.basename(rel)[: -len(".py")]
-        users = {path for path in tree.mentions(module) if path != rel and plan.files.get(path, "") is not None}
-        users = {path for path in users if module in (plan.files.get(path) or tree.read(path) or "")}
+        users = {path for path in tree.mentions(module) if path != rel and edits.files.get(path, "") is not None}
+        users = {path for path in users if module in (edits.files.get(path) or tree.read(path) or "")}
         if users:
             key = module[len("dummy_") : -len("_objects")]
-            plan.files[rel] = render_dummy_file("torch" if key == "pt" else key, [])
+            edits.files[rel] = render_dummy_file("torch" if key == "pt" else key, [])
         elif tree.read(rel) is not None:
-            plan.files[rel] = None
+            edits.files[rel] = None
 
 
 # ------------------------------------------------------------------------------------------ unregister
 
 
-def plan_unregister(
+def unregister_edits(
     tree: SourceTree,
     names: list[str],
     *,
     select: Callable[[Registration], bool] | None = None,
     package_rel: str = "src/diffusers",
     graph: Graph | None = None,
-) -> Plan:
+) -> InitEdits:
     """New texts for every file that unregistering `names` changes (every init, both halves, dummies).
 
     `select` narrows the registrations removed (the strip-and-restore proof removes only those that lead to
@@ -580,16 +582,16 @@ def plan_unregister(
     graph = graph or build_graph(tree)
     wanted = set(names)
     chosen = [reg for reg in graph.registrations if reg.name in wanted and (select is None or select(reg))]
-    plan = Plan()
+    edits = InitEdits()
     for name in names:
-        plan.statuses[name] = NameStatus(name=name, module="", export=False)
+        edits.statuses[name] = NameStatus(name=name, module="", export=False)
     targets: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
     for reg in chosen:
         targets[reg.init].add((reg.half, reg.key, reg.name))
         if reg.init == TOP_INIT:
-            plan.statuses[reg.name].export = True
-        if reg.target_kind in ("module", "missing") and not plan.statuses[reg.name].module:
-            plan.statuses[reg.name].module = f"{package_rel}/{reg.target}"
+            edits.statuses[reg.name].export = True
+        if reg.target_kind in ("module", "missing") and not edits.statuses[reg.name].module:
+            edits.statuses[reg.name].module = f"{package_rel}/{reg.target}"
     for rel, wanted_here in targets.items():
         text = tree.read(rel)
         editor = InitEditor(rel, text, top=rel == TOP_INIT)
@@ -610,12 +612,12 @@ def plan_unregister(
             entry, names_here = hit
             editor.remove_from_entry(entry, names_here)
             for name in names_here:
-                _note(plan.statuses[name].removed_from, f"{package_rel}/{rel}")
+                _note(edits.statuses[name].removed_from, f"{package_rel}/{rel}")
         if editor.text != text:
-            plan.files[rel] = editor.text
-    _sync_dummies(tree, plan, set())
-    _note_dummy_changes(tree, plan, package_rel)
-    return plan
+            edits.files[rel] = editor.text
+    _sync_dummies(tree, edits, set())
+    _note_dummy_changes(tree, edits, package_rel)
+    return edits
 
 
-__all__ = ["Plan", "Symbol", "chain_ops", "module_rel_of", "plan_register", "plan_unregister"]
+__all__ = ["InitEdits", "Symbol", "chain_ops", "module_rel_of", "register_edits", "unregister_edits"]

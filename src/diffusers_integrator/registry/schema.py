@@ -75,7 +75,7 @@ class RegistrationFinding(BaseModel):
     auto_fixable: bool = Field(description="Whether `register_lazy_import` (with the name) applies the fix.")
 
 
-class RegistrationReport(BaseModel):
+class CheckRegistrationResult(BaseModel):
     """The result of `check_registration`."""
 
     ok: bool = Field(description="No error-level findings.")
@@ -86,3 +86,34 @@ class RegistrationReport(BaseModel):
     findings: list[RegistrationFinding] = Field(default_factory=list)
     truncated: bool = Field(default=False, description="True when `findings` holds only the first `max_findings`.")
     summary: str = ""
+
+
+class RegisterLazyImportRequest(BaseModel):
+    """Which names to register, and where they live."""
+
+    symbols: list[SymbolSpec] = Field(
+        min_length=1,
+        description="The names to register. `module` is dotted (`diffusers.models.transformers.transformer_foo`) "
+        "or a path in the tree; `export` (default true) adds the name to the top-level `diffusers` namespace, false "
+        "registers it only in its sub-package init.",
+    )
+    backends: list[str] | None = Field(
+        default=None,
+        description='Backends for every symbol without its own, e.g. `["torch", "transformers"]`; default: '
+        "inferred from where each module lives and what it imports.",
+    )
+    dry_run: bool = Field(default=False, description="Return the diffs without writing (needs no approved plan).")
+
+
+class UnregisterLazyImportRequest(BaseModel):
+    """Which names to remove."""
+
+    names: list[str] = Field(description="Public names to remove from every init and dummy file.")
+    dry_run: bool = Field(default=False, description="Return the diffs without writing (needs no approved plan).")
+
+
+class CheckRegistrationRequest(BaseModel):
+    """Which findings to report."""
+
+    names: list[str] | None = Field(default=None, description="Only findings about these names (default: all).")
+    max_findings: int = Field(default=50, ge=1, le=500, description="Cap on findings returned (errors first).")

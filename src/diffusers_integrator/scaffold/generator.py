@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..checkout import Checkout, FileChange
 from ..errors import IntegratorError
+from ..progress import ProgressFn
 from . import configs, edits
 from .checklist import build_checklist
 from .collisions import check_collisions
@@ -23,8 +23,6 @@ from .registration import lora_registration_is_safe, register
 from .render import license_header, render
 from .schema import ScaffoldedFile, ScaffoldRequest, ScaffoldResult
 
-
-ProgressFn = Callable[[float, float | None, str | None], None]
 
 TASK_TITLES = {
     "text2image": "Text-to-image",
@@ -38,7 +36,7 @@ INLINE_DIFF_BUDGET = 60_000
 
 
 @dataclass
-class _Plan:
+class _Layout:
     creates: dict[str, str] = field(default_factory=dict)  # root-relative path -> content
     edits: dict[str, str] = field(default_factory=dict)  # root-relative path -> new content of an existing file
     purposes: dict[str, str] = field(default_factory=dict)
@@ -77,25 +75,25 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
             checkout.read_text(lora_rel), names.lora_mixin, names.transformer, [p.class_name for p in names.pipelines]
         )
         lora_registrable = lora_registration_is_safe(checkout, names, lora_class)
-    plan = _render(checkout, request, names, tasks, lora_registrable)
-    plan.lora_class = lora_class
+    layout = _render(checkout, request, names, tasks, lora_registrable)
+    layout.lora_class = lora_class
     if names.lora_mixin and not lora_registrable:
-        plan.skipped.append(
+        layout.skipped.append(
             f"{names.lora_mixin} is not registered in loaders/__init__.py: the registry cannot yet edit that init "
             "without losing its other names; the pipelines import it from loaders.lora_pipeline."
         )
-    check_collisions(checkout, names, plan.creates, {lora_rel: lora_class} if lora_class else None)
-    _plan_edits(checkout, names, plan)
+    check_collisions(checkout, names, layout.creates, {lora_rel: lora_class} if lora_class else None)
+    _layout_edits(checkout, names, layout)
 
     report(2, 4, "writing files" if not request.dry_run else "computing diffs")
     written: list[FileChange] = []
-    previous = {path: checkout.read_text(path) for path in plan.edits}
+    previous = {path: checkout.read_text(path) for path in layout.edits}
     try:
-        written = checkout.write_files(plan.creates, dry_run=request.dry_run, create_only=True)
-        written += checkout.write_files(plan.edits, dry_run=request.dry_run)
+        written = checkout.write_files(layout.creates, dry_run=request.dry_run, create_only=True)
+        written += checkout.write_files(layout.edits, dry_run=request.dry_run)
         report(3, 4, "registering names")
         reg_changes, registered, reg_summary = register(
-            checkout, names, {**plan.creates, **plan.edits}, dry_run=request.dry_run, include_lora=lora_registrable
+            checkout, names, {**layout.creates, **layout.edits}, dry_run=request.dry_run, include_lora=lora_registrable
         )
 
     except BaseException:
@@ -104,11 +102,11 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
         raise
 
     files = [
-        ScaffoldedFile(path=change.path, purpose=plan.purposes.get(change.path, ""), action=change.action)
+        ScaffoldedFile(path=change.path, purpose=layout.purposes.get(change.path, ""), action=change.action)
         for change in written
     ]
     changes = [change for change in written + reg_changes if change.action != "unchanged"]
-    roles = {role: " ".join(paths) for role, paths in plan.roles.items()}
+    roles = {role: " ".join(paths) for role, paths in layout.roles.items()}
     checklist = build_checklist(
         names,
         roles,
@@ -125,7 +123,7 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
         files=files,
         registered=registered,
         registration_summary=reg_summary,
-        skipped=plan.skipped,
+        skipped=layout.skipped,
         checklist=checklist,
         changes=changes,
         summary=_summary(request, files, registered, changes),
@@ -180,8 +178,8 @@ def _check_checkout_supports(checkout: Checkout, request: ScaffoldRequest) -> No
 
 def _render(
     checkout: Checkout, request: ScaffoldRequest, names: ScaffoldNames, tasks: list[str], lora_registered: bool
-) -> _Plan:
-    plan = _Plan()
+) -> _Layout:
+    layout = _Layout()
     pkg = checkout.package_rel
     dims = request.dims
     year = datetime.date.today().year
@@ -208,7 +206,7 @@ def _render(
         model_rel = f"{pkg}/models/transformers/{names.transformer_module}.py"
         defaults = {key: py(value) for key, value in configs.transformer_defaults(dims).items()}
         model_source = render("transformer.py.j2", defaults=defaults, **common)
-        plan.create(
+        layout.create(
             model_rel,
             model_source,
             "The transformer: attention processor + attention module (dispatch_attention_fn), RoPE, DiT blocks "
@@ -216,14 +214,14 @@ def _render(
             "transformer",
         )
     if names.autoencoder:
-        plan.create(
+        layout.create(
             f"{pkg}/models/autoencoders/{names.autoencoder_module}.py",
             render("autoencoder.py.j2", defaults=_py_dict(configs.autoencoder_defaults(dims)), **common),
             "The autoencoder: a KL VAE the pipelines use to map pixels to latents and back.",
             "autoencoder",
         )
     if names.scheduler:
-        plan.create(
+        layout.create(
             f"{pkg}/schedulers/{names.scheduler_module}.py",
             render("scheduler.py.j2", **common),
             "The model's own flow-matching scheduler (set_timesteps, scale_noise, step).",
@@ -241,14 +239,14 @@ def _render(
     }
     if names.pipelines:
         folder = f"{pkg}/pipelines/{names.pipeline_package}"
-        plan.create(
+        layout.create(
             f"{folder}/pipeline_output.py",
             render("pipeline_output.py.j2", **common),
             f"`{names.pipeline_output}`, the output dataclass of the standard pipelines.",
         )
         for pipeline in names.pipelines:
             conditioned = pipeline.task in IMAGE_CONDITIONED
-            plan.create(
+            layout.create(
                 f"{folder}/{pipeline.module}.py",
                 render(
                     "pipeline.py.j2",
@@ -263,7 +261,7 @@ def _render(
             )
             imports = sorted({pipeline.class_name, names.transformer, common["vae_class"], common["scheduler_class"]})
             test_dir = "tests/pipelines"
-            plan.create(
+            layout.create(
                 f"{test_dir}/{names.pipeline_package}/{pipeline.test_module}.py",
                 render(
                     "tests/test_pipeline.py.j2",
@@ -278,7 +276,7 @@ def _render(
                 "determinism, callbacks, save/load" + (", LoRA" if request.lora else "") + ").",
                 "tests",
             )
-        _test_package_init(checkout, plan, f"tests/pipelines/{names.pipeline_package}")
+        _test_package_init(checkout, layout, f"tests/pipelines/{names.pipeline_package}")
 
     if names.modular_pipeline:
         folder = f"{pkg}/modular_pipelines/{names.modular_package}"
@@ -311,9 +309,9 @@ def _render(
             role = {"encoders.py": "modular_encoders", "modular_pipeline.py": "modular"}.get(filename, "modular_loop")
             if filename.startswith("modular_blocks_"):
                 role = "modular"
-            plan.create(f"{folder}/{filename}", content, purpose, role)
+            layout.create(f"{folder}/{filename}", content, purpose, role)
         output_name = "images" if dims == "2d" else "videos"
-        plan.create(
+        layout.create(
             f"tests/modular_pipelines/{names.modular_package}/test_modular_pipeline_{names.snake}.py",
             render(
                 "tests/test_modular.py.j2",
@@ -336,18 +334,18 @@ def _render(
             f"Fast tests of `{names.modular_pipeline}`: every workflow, latent output and determinism.",
             "tests",
         )
-        _test_package_init(checkout, plan, f"tests/modular_pipelines/{names.modular_package}")
+        _test_package_init(checkout, layout, f"tests/modular_pipelines/{names.modular_package}")
 
     if names.transformer:
         module, source = names.transformer_module, model_source
-        _model_tests(checkout, plan, "transformer", names.transformer, module, source, tiny_py, common)
+        _model_tests(checkout, layout, "transformer", names.transformer, module, source, tiny_py, common)
     if names.autoencoder:
         module = names.autoencoder_module
-        source = plan.creates[f"{pkg}/models/autoencoders/{module}.py"]
+        source = layout.creates[f"{pkg}/models/autoencoders/{module}.py"]
         tiny_vae = _py_dict(configs.tiny_autoencoder_config(dims))
-        _model_tests(checkout, plan, "autoencoder", names.autoencoder, module, source, tiny_vae, common)
+        _model_tests(checkout, layout, "autoencoder", names.autoencoder, module, source, tiny_vae, common)
 
-    plan.create(
+    layout.create(
         names.conversion_script,
         render(
             "convert.py.j2",
@@ -359,12 +357,12 @@ def _render(
         "shift/scale order.",
         "conversion",
     )
-    _docs(checkout, plan, names, common)
-    return plan
+    _docs(checkout, layout, names, common)
+    return layout
 
 
 def _model_tests(
-    checkout: Checkout, plan: _Plan, kind: str, class_name: str, module: str, source: str, tiny: dict, common: dict
+    checkout: Checkout, layout: _Layout, kind: str, class_name: str, module: str, source: str, tiny: dict, common: dict
 ) -> None:
     """The model test file of the transformer or the autoencoder, via upstream's generator where it exists."""
     dims = common["dims"]
@@ -398,32 +396,32 @@ def _model_tests(
             "tests/models/testing_utils is missing)."
         )
         note = f"{UPSTREAM_GENERATOR} is not in this checkout: the model tests come from the scaffold's template."
-        if note not in plan.skipped:
-            plan.skipped.append(note)
+        if note not in layout.skipped:
+            layout.skipped.append(note)
     if not (checkout.root / "tests/models/testing_utils/__init__.py").is_file():
         note = "tests/models/testing_utils is missing here: the model tests skip with that reason outside a git clone."
-        if note not in plan.skipped:
-            plan.skipped.append(note)
-    plan.create(path, content, purpose, "tests")
+        if note not in layout.skipped:
+            layout.skipped.append(note)
+    layout.create(path, content, purpose, "tests")
 
 
-def _test_package_init(checkout: Checkout, plan: _Plan, folder: str) -> None:
+def _test_package_init(checkout: Checkout, layout: _Layout, folder: str) -> None:
     # Upstream test folders are packages; only add one where the parent is a package too (a git clone), so a
     # package-layout tree does not gain a top-level package named after the model.
     parent = folder.rsplit("/", 1)[0]
     if (checkout.root / parent / "__init__.py").is_file():
-        plan.create(f"{folder}/__init__.py", "", "Makes the test folder a package, as upstream's are.", "tests")
+        layout.create(f"{folder}/__init__.py", "", "Makes the test folder a package, as upstream's are.", "tests")
 
 
-def _docs(checkout: Checkout, plan: _Plan, names: ScaffoldNames, common: dict) -> None:
+def _docs(checkout: Checkout, layout: _Layout, names: ScaffoldNames, common: dict) -> None:
     if not (checkout.root / TOCTREE).is_file():
-        plan.skipped.append(f"{TOCTREE} is missing (no docs/ in this checkout): no docs pages or toctree entries.")
+        layout.skipped.append(f"{TOCTREE} is missing (no docs/ in this checkout): no docs pages or toctree entries.")
         return
-    entries = plan.toc_entries
+    entries = layout.toc_entries
     suffix = "transformer2d" if names.dims == "2d" else "transformer3d"
     if names.transformer:
         local = f"api/models/{names.snake}_{suffix}"
-        plan.create(
+        layout.create(
             f"docs/source/en/{local}.md",
             render(
                 "docs/model.md.j2",
@@ -440,7 +438,7 @@ def _docs(checkout: Checkout, plan: _Plan, names: ScaffoldNames, common: dict) -
         entries.append((["API", "Models", "Transformers"], local, names.transformer))
     if names.autoencoder:
         local = f"api/models/autoencoder_kl_{names.snake}"
-        plan.create(
+        layout.create(
             f"docs/source/en/{local}.md",
             render(
                 "docs/model.md.j2",
@@ -456,7 +454,7 @@ def _docs(checkout: Checkout, plan: _Plan, names: ScaffoldNames, common: dict) -
         entries.append((["API", "Models", "VAEs"], local, names.autoencoder))
     if names.scheduler:
         local = f"api/schedulers/{names.snake}"
-        plan.create(
+        layout.create(
             f"docs/source/en/{local}.md",
             render("docs/scheduler.md.j2", **common),
             f"API page of `{names.scheduler}`.",
@@ -465,7 +463,7 @@ def _docs(checkout: Checkout, plan: _Plan, names: ScaffoldNames, common: dict) -
         entries.append((["API", "Schedulers"], local, names.scheduler))
     if names.pipelines or names.modular_pipeline:
         local = f"api/pipelines/{names.snake}"
-        plan.create(
+        layout.create(
             f"docs/source/en/{local}.md",
             render("docs/pipeline.md.j2", **common),
             "Pipeline page: usage per workflow, the modular pipeline, API reference.",
@@ -473,31 +471,33 @@ def _docs(checkout: Checkout, plan: _Plan, names: ScaffoldNames, common: dict) -
         )
         section = "Image" if names.dims == "2d" else "Video"
         entries.append((["API", "Pipelines", section], local, names.display_name))
-    plan.purposes[TOCTREE] = "Docs table of contents: one entry per new page, in upstream's sort order."
-    plan.roles.setdefault("docs", []).append(TOCTREE)
+    layout.purposes[TOCTREE] = "Docs table of contents: one entry per new page, in upstream's sort order."
+    layout.roles.setdefault("docs", []).append(TOCTREE)
 
 
-def _plan_edits(checkout: Checkout, names: ScaffoldNames, plan: _Plan) -> None:
+def _layout_edits(checkout: Checkout, names: ScaffoldNames, layout: _Layout) -> None:
     pkg = checkout.package_rel
     if names.lora_mixin:
         rel = f"{pkg}/loaders/lora_pipeline.py"
-        plan.edits[rel] = edits.insert_lora_mixin(checkout.read_text(rel), names.lora_mixin, plan.lora_class)
-        plan.purposes[rel] = f"`{names.lora_mixin}`, the LoRA loader mixin of the pipelines (# Copied from upstream)."
-        plan.roles.setdefault("lora", []).append(rel)
+        layout.edits[rel] = edits.insert_lora_mixin(checkout.read_text(rel), names.lora_mixin, layout.lora_class)
+        layout.purposes[rel] = (
+            f"`{names.lora_mixin}`, the LoRA loader mixin of the pipelines (# Copied from upstream)."
+        )
+        layout.roles.setdefault("lora", []).append(rel)
     if names.modular_pipeline:
         rel = f"{pkg}/modular_pipelines/modular_pipeline.py"
         text = checkout.read_text(rel)
-        plan.edits[rel] = edits.insert_modular_mapping(text, names.modular_model_name, names.modular_pipeline)
-        plan.purposes[rel] = (
+        layout.edits[rel] = edits.insert_modular_mapping(text, names.modular_model_name, names.modular_pipeline)
+        layout.purposes[rel] = (
             f'MODULAR_PIPELINE_MAPPING entry "{names.modular_model_name}" -> {names.modular_pipeline}, so '
             "`init_pipeline()` builds the model's pipeline class."
         )
-        plan.roles.setdefault("modular", []).append(rel)
-    if plan.toc_entries:
+        layout.roles.setdefault("modular", []).append(rel)
+    if layout.toc_entries:
         text = checkout.read_text(TOCTREE)
-        for section, local, title in plan.toc_entries:
+        for section, local, title in layout.toc_entries:
             text = edits.insert_toc_entry(text, section, local, title)
-        plan.edits[TOCTREE] = text
+        layout.edits[TOCTREE] = text
 
 
 def _roll_back(checkout: Checkout, written: list[FileChange], previous: dict[str, str]) -> None:

@@ -1,7 +1,7 @@
 """Registers the scaffold's public names through the registry engine (never by editing inits here).
 
-The registry plans every init and dummy edit from the module files. Under `dry_run` those files are not on disk
-yet, so the plan reads them from the scaffold's own planned texts layered over the checkout.
+The registry computes every init and dummy edit from the module files. Under `dry_run` those files are not on disk
+yet, so the registry reads them from the scaffold's own planned texts layered over the checkout.
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_cla
     """Whether the registry can add the LoRA mixin to `loaders/__init__.py` without losing what that init holds.
 
     That init is not laid out like the others (its guards are plain `if`s and `lora_pipeline` is one growing
-    list); a plan that drops any name already there would break every pipeline importing its mixin.
+    list); an edit that drops any name already there would break every pipeline importing its mixin.
     """
-    from ..registry.register import plan_register
+    from ..registry.register import register_edits
     from ..registry.schema import SymbolSpec
     from ..registry.tree import CheckoutTree, OverlayTree
     from .edits import insert_lora_mixin
@@ -84,10 +84,10 @@ def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_cla
         backends=TORCH_TRANSFORMERS,
     )
     try:
-        plan = plan_register(OverlayTree(base, overlay), [spec], package_rel=checkout.package_rel)
+        edits = register_edits(OverlayTree(base, overlay), [spec], package_rel=checkout.package_rel)
     except IntegratorError:
         return False
-    old, new = base.read(init_rel) or "", plan.files.get(init_rel)
+    old, new = base.read(init_rel) or "", edits.files.get(init_rel)
     if new is None:
         return True
     words = set(re.findall(r"\w+", old)) - set(re.findall(r"\w+", new))
@@ -111,7 +111,7 @@ def register(
     registry's planner over the checkout plus `planned` (root-relative path -> text), and writes nothing.
     """
     from ..registry import register_names
-    from ..registry.register import plan_register
+    from ..registry.register import register_edits
     from ..registry.tree import CheckoutTree, OverlayTree
 
     specs = symbol_specs(names, checkout.package_rel, include_lora=include_lora)
@@ -124,8 +124,8 @@ def register(
     base = CheckoutTree(checkout)
     prefix = checkout.package_rel + "/"
     overlay = {path[len(prefix) :]: text for path, text in planned.items() if path.startswith(prefix)}
-    plan = plan_register(OverlayTree(base, overlay), specs, package_rel=checkout.package_rel)
-    files = {base.to_root(rel): text for rel, text in sorted(plan.files.items())}
+    edits = register_edits(OverlayTree(base, overlay), specs, package_rel=checkout.package_rel)
+    files = {base.to_root(rel): text for rel, text in sorted(edits.files.items())}
     changes = checkout.write_files(files, dry_run=True) if files else []
     touched = [change.path for change in changes if change.action != "unchanged"]
     summary = f"Would register {len(specs)} name(s) in {len(touched)} init/dummy file(s)."

@@ -14,10 +14,10 @@ from .markdown import heading_anchors
 from .models import (
     SKILL_FILE,
     URI_SCHEME,
+    GetSkillResult,
     ListSkillsResult,
     Skill,
     SkillFile,
-    SkillFileContent,
     SkillSummary,
     skill_uri,
 )
@@ -70,7 +70,7 @@ def list_skills(root: Path | None = None) -> ListSkillsResult:
     )
 
 
-def read_skill_file(name: str, path: str = SKILL_FILE, root: Path | None = None) -> SkillFileContent:
+def read_skill_file(name: str, path: str = SKILL_FILE, root: Path | None = None) -> GetSkillResult:
     """One file of a skill, confined to that skill's folder (the `get_skill` tool and `skill://` resources)."""
     skill = get_skill(name, root)
     relative = _confined_relative_path(skill, path)
@@ -80,7 +80,7 @@ def read_skill_file(name: str, path: str = SKILL_FILE, root: Path | None = None)
             f"The skill `{name}` has no file `{path}`.", f"Use one of: {', '.join(f.path for f in skill.files)}."
         )
     data = (skill.root / relative).read_bytes()
-    return SkillFileContent(
+    return GetSkillResult(
         skill=name,
         path=relative,
         uri=entry.uri,
@@ -91,7 +91,7 @@ def read_skill_file(name: str, path: str = SKILL_FILE, root: Path | None = None)
     )
 
 
-def read_skill_uri(uri: str, root: Path | None = None) -> SkillFileContent:
+def read_skill_uri(uri: str, root: Path | None = None) -> GetSkillResult:
     """Resolve `skill://<skill>/<path>` (the resource template `skill://{name}/{+path}`)."""
     prefix = f"{URI_SCHEME}://"
     name, _, path = uri.removeprefix(prefix).partition("/")

@@ -60,7 +60,7 @@ class Skill(BaseModel):
         }
 
 
-class SkillFileContent(BaseModel):
+class GetSkillResult(BaseModel):
     """The text of one skill file, with what a client needs to verify it."""
 
     skill: str
