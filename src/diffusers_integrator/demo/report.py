@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..evals import Scorecard
-    from .run import DemoRun
+    from .steps import DemoRun
 
 
 def write_report(run: DemoRun, card: Scorecard | None) -> tuple[Path, Path, Path]:

@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,39 +28,12 @@ import anyio
 from ..errors import IntegratorError
 from ..testing.trees import build_tree
 from . import script
+from .steps import DemoRun, Step, StepFailed
 
 
 # Marks a tree the demo built itself, so a rerun with the same --workdir may replace it (and nothing else).
 DEMO_MARKER = "diffusers-integrator-demo"
 JOB_POLL_S = 50
-
-
-class StepFailed(Exception):
-    """A step did not do what the integration needs; the tour stops there and the score says the rest."""
-
-
-@dataclass
-class Step:
-    section: str
-    name: str
-    ok: bool
-    seconds: float
-    detail: str
-
-
-@dataclass
-class DemoRun:
-    """Everything the report needs: the steps with their timings, and the facts they produced."""
-
-    workdir: Path
-    tree: Path
-    steps: list[Step] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    section: str = ""
-
-    @property
-    def failed(self) -> list[Step]:
-        return [step for step in self.steps if not step.ok]
 
 
 # ---------------------------------------------------------------------------------------------- entry point
