@@ -14,8 +14,8 @@ from mcp import Client
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
-from .specs import research_component
+from ...mcp_helpers import call, call_error
+from ...parity.specs import research_component
 
 
 def _write_spec(workspace: Path, name: str, text: str) -> str:

@@ -12,8 +12,8 @@ from diffusers_integrator.interact.plan import IntegrationPlan
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
-from .helpers import MODES, PLAN, PROTOCOL, ScriptedHuman, accept, cancel, decline, server_with_a_write_tool
+from ...mcp_helpers import call, call_error
+from ..helpers import MODES, PLAN, PROTOCOL, ScriptedHuman, accept, cancel, decline, server_with_a_write_tool
 
 
 async def _plan_resource(client: Client) -> dict:

@@ -14,8 +14,8 @@ from diffusers_integrator.scaffold import ScaffoldRequest, compact_result, scaff
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
-from .conftest import git_status
+from ...mcp_helpers import call, call_error
+from ...scaffold.conftest import git_status
 
 
 @pytest.mark.anyio

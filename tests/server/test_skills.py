@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from diffusers_integrator.server import build_server
 from diffusers_integrator.skills import load_skills
 
-from .mcp_helpers import call
+from ..mcp_helpers import call
 
 
 SHIPPED = {"integrating-models", "parity-testing", "modular-conversion"}

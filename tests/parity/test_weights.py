@@ -15,7 +15,7 @@ from diffusers_integrator.parity.weights import summarize_checkpoint
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from .mcp_helpers import call, call_error
+from ..mcp_helpers import call, call_error
 
 
 def _research_state_dict(blocks: int = 4) -> dict[str, torch.Tensor]:

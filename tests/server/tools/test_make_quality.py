@@ -12,8 +12,8 @@ from diffusers_integrator.cli import main
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
-from .plant import STALE_COPY_PATH, plant_model, plant_stale_copy, plant_unsorted
+from ...mcp_helpers import call, call_error
+from ...quality.plant import STALE_COPY_PATH, plant_model, plant_stale_copy, plant_unsorted
 
 
 @pytest.mark.anyio

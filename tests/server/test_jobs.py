@@ -20,7 +20,7 @@ from diffusers_integrator.server.jobs import DEFAULT_WAIT_S, JobRegistry, JobRes
 from diffusers_integrator.server.session import ServerOptions
 from diffusers_integrator.server.spec import ToolSpec
 
-from .mcp_helpers import call, call_error
+from ..mcp_helpers import call, call_error
 
 
 class CountRequest(BaseModel):

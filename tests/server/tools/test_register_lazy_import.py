@@ -13,7 +13,7 @@ from mcp import Client
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
+from ...mcp_helpers import call, call_error
 
 
 CLI = [sys.executable, "-m", "diffusers_integrator.cli"]

@@ -10,8 +10,8 @@ from mcp import Client
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
-from .helpers import MODES, PROTOCOL, QUESTIONS, ScriptedHuman, accept, cancel, decline
+from ...mcp_helpers import call, call_error
+from ..helpers import MODES, PROTOCOL, QUESTIONS, ScriptedHuman, accept, cancel, decline
 
 
 def _server(workspace: Path):

@@ -1,6 +1,6 @@
 """The `tools/list` wire JSON is a reviewed contract: evals, skills and users depend on every name and schema.
 
-Regenerate deliberately with `UPDATE_SNAPSHOTS=1 pytest tests/test_tools_snapshot.py` and review the diff.
+Regenerate deliberately with `UPDATE_SNAPSHOTS=1 pytest tests/server/test_tools_snapshot.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mcp import Client
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
-from .mcp_helpers import wire
+from ..mcp_helpers import wire
 
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -19,10 +19,10 @@ from diffusers_integrator.server import build_server, tool_specs
 from diffusers_integrator.server.descriptions import load_tool_docs
 from diffusers_integrator.server.session import ServerOptions
 
-from .mcp_helpers import call, call_error
+from ..mcp_helpers import call, call_error
 
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "diffusers_integrator.cli"]
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the human-in-the-loop tests."""
+"""Fixtures of the server tests: a fresh copy of the tree per test (or per module), without earlier sessions' state."""
 
 from __future__ import annotations
 
