@@ -191,16 +191,13 @@ def ask_user_question(
             answers=answers,
             next_step="Act on these answers. Do not ask the same questions again.",
         )
-    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
-    if outcome == "not_shown":
-        why = "This client cannot show questions to the human (no form elicitation)."
-    elif outcome == "declined":
-        why = (
-            "The form was declined: either the human chose not to answer, or the client declined it without "
-            "showing it (some clients do)."
-        )
-    else:
-        why = "The human closed the form without answering."
+    outcome, why = _unanswered(
+        reply,
+        not_shown="This client cannot show questions to the human (no form elicitation).",
+        declined="The form was declined: either the human chose not to answer, or the client declined it without "
+        "showing it (some clients do).",
+        cancelled="The human closed the form without answering.",
+    )
     return AskUserQuestionResult(
         question_set_id=record.id,
         form=outcome,
@@ -233,16 +230,13 @@ def confirm_plan(approvals: Approvals, request: IntegrationPlan, reply: HumanRep
             may_write=approvals.may_write,
             next_step=verdict_next_step(record.id, verdict, note),
         )
-    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
-    if outcome == "not_shown":
-        why = "This client cannot show the plan to the human as a form (no form elicitation)."
-    elif outcome == "declined":
-        why = (
-            "The form was declined without a verdict: either the human dismissed it, or the client declined it "
-            "without showing it (some clients do)."
-        )
-    else:
-        why = "The human closed the form without a verdict."
+    outcome, why = _unanswered(
+        reply,
+        not_shown="This client cannot show the plan to the human as a form (no form elicitation).",
+        declined="The form was declined without a verdict: either the human dismissed it, or the client declined "
+        "it without showing it (some clients do).",
+        cancelled="The human closed the form without a verdict.",
+    )
     return ConfirmPlanResult(
         **base,
         form=outcome,
@@ -257,3 +251,9 @@ def confirm_plan(approvals: Approvals, request: IntegrationPlan, reply: HumanRep
             "Never record a verdict the human did not give."
         ),
     )
+
+
+def _unanswered(reply: HumanReply, *, not_shown: str, declined: str, cancelled: str) -> tuple[FormOutcome, str]:
+    """What became of a form that brought no answer, and the sentence that tells the agent why."""
+    outcome: FormOutcome = {"decline": "declined", "cancel": "cancelled"}.get(reply.action, "not_shown")  # type: ignore[assignment]
+    return outcome, {"not_shown": not_shown, "declined": declined, "cancelled": cancelled}[outcome]

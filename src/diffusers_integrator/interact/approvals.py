@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ..errors import IntegratorError
 from .plan import PLAN_RESOURCE, IntegrationPlan, PlanStatus, Verdict
@@ -18,6 +18,7 @@ from .questions import Question, QuestionAnswer
 
 
 Via = Literal["elicitation", "chat"]
+Record = TypeVar("Record")
 
 
 def _now() -> str:
@@ -65,14 +66,9 @@ class Approvals:
             return record
 
     def question_set(self, set_id: str) -> QuestionSetRecord:
-        record = self.question_sets.get(set_id)
-        if record is None:
-            known = ", ".join(self.question_sets) or "none yet"
-            raise IntegratorError(
-                f"No question set {set_id!r} in this session (known: {known}).",
-                "Pass the question_set_id that ask_user_question returned.",
-            )
-        return record
+        return _issued(
+            self.question_sets, set_id, "question set", "the question_set_id that ask_user_question returned"
+        )
 
     def settle_question_set(
         self, set_id: str, answers: list[QuestionAnswer], *, via: Via, human_reply: str | None = None
@@ -100,14 +96,7 @@ class Approvals:
             return record
 
     def plan(self, plan_id: str) -> PlanRecord:
-        record = self.plans.get(plan_id)
-        if record is None:
-            known = ", ".join(self.plans) or "none yet"
-            raise IntegratorError(
-                f"No plan {plan_id!r} in this session (known: {known}).",
-                "Pass the plan_id that confirm_plan returned.",
-            )
-        return record
+        return _issued(self.plans, plan_id, "plan", "the plan_id that confirm_plan returned")
 
     def settle_plan(
         self, plan_id: str, verdict: Verdict, *, via: Via, note: str | None, human_reply: str | None
@@ -185,3 +174,12 @@ class Approvals:
             "plan": record.plan.model_dump(mode="json"),
             "resource": PLAN_RESOURCE,
         }
+
+
+def _issued(records: dict[str, Record], record_id: str, kind: str, where_from: str) -> Record:
+    """The record this session issued under `record_id`, or an error listing the ids it did issue."""
+    record = records.get(record_id)
+    if record is None:
+        known = ", ".join(records) or "none yet"
+        raise IntegratorError(f"No {kind} {record_id!r} in this session (known: {known}).", f"Pass {where_from}.")
+    return record

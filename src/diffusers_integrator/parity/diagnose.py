@@ -1,101 +1,30 @@
 """Turn a localisation run into a `Divergence`: the culprit module, a sentence, and the likely causes.
 
-The causes come from the pitfall catalogue (shared/diffusers-facts.md, "Parity"), chosen by what the culprit
+The causes come from the pitfall catalogue (`data/divergence_causes.json`), chosen by what the culprit
 is (an adaptive norm, attention, RoPE, a timestep embedding, an activation, a plain Linear) and by what the
 weight alignment noticed (a weight found transposed, rows reordered, a bias missing).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from functools import cache
+from pathlib import Path
 
 from .localize import LocalizationRun, Row
 from .results import Divergence, Localization, ModuleDiff
 
 
-_CAUSES: list[tuple[re.Pattern[str], list[str]]] = [
-    (
-        re.compile(r"adalayernorm|adanorm|modulat|adaln", re.I),
-        [
-            "shift/scale/gate chunk order: diffusers' AdaLayerNormContinuous chunks `scale, shift`, AdaLayerNormZero "
-            "`shift, scale, gate`; research code often stores `[shift, scale]`: reorder the rows in the conversion "
-            "(convert.swap_halves / KeyMap.swap)",
-            "norm eps or elementwise_affine differ from the reference (diff the configs)",
-            "`1 + scale` vs `scale` in the modulation",
-        ],
-    ),
-    (
-        re.compile(r"rope|rotary|pos_?embed|posembed|freqs", re.I),
-        [
-            "RoPE frequencies or positions computed in another dtype (the reference may use float64/float32)",
-            "RoPE layout: interleaved pairs (repeat_interleave_real) vs half-split rotation, or axes in another order",
-            "theta or axes_dims differ from the reference",
-        ],
-    ),
-    (
-        re.compile(r"guidance", re.I),
-        [
-            "guidance semantics: off by one (g vs g - 1), or a x1000 scale applied on one side only",
-            "timestep dtype before the sinusoidal embedding",
-        ],
-    ),
-    (
-        re.compile(r"time|timestep|t_embed|temb", re.I),
-        [
-            "timestep dtype: an int vs float (or bf16) timestep before the sinusoidal embedding",
-            "sinusoidal embedding settings: flip_sin_to_cos, downscale_freq_shift, max period, x1000 timestep scale",
-            "guidance semantics when a guidance embedding is summed in (off by one)",
-        ],
-    ),
-    (
-        re.compile(r"attn|attention", re.I),
-        [
-            "qk-norm missing, or applied before/after the head split (norm_q / norm_k)",
-            "RoPE applied with another dtype or layout (interleaved vs half-split), or to the wrong tokens",
-            "head layout: heads interleaved ((heads, head_dim) vs (head_dim, heads)) when reshaping q/k/v",
-            "fused-QKV split order in the conversion (q, k, v rows)",
-            "attention scale or mask differs",
-        ],
-    ),
-    (
-        re.compile(r"gelu|silu|swish|mish|relu|act|feedforward|\bff\b|mlp", re.I),
-        [
-            "activation differs: exact GELU vs tanh approximation, SiLU vs GELU, GEGLU/SwiGLU gate order",
-            "the hidden width or the gated half taken in the wrong order",
-        ],
-    ),
-    (
-        re.compile(r"layernorm|rmsnorm|groupnorm|norm", re.I),
-        [
-            "norm eps differs (e.g. 1e-6 vs 1e-5: diff the configs)",
-            "affine weight/bias not converted, or elementwise_affine differs",
-            "norm computed in another dtype (the reference upcasts to float32?)",
-            "missing qk-norm or a norm applied to the wrong tensor",
-        ],
-    ),
-    (
-        re.compile(r"patch|x_embed|proj_in|embedder|conv_in", re.I),
-        [
-            "patchify order: (p, p, C) vs (C, p, p) flattening, or height/width swapped",
-            "input dtype: the model casts its input (noise in bf16 vs fp32) before embedding",
-        ],
-    ),
-    (
-        re.compile(r"block|layer", re.I),
-        [
-            "the block's own forward: modulation chunk order (shift/scale/gate), `1 + scale` vs `scale`, gates "
-            "applied to the wrong branch, residual added before/after the norm",
-            "a dtype cast in the block (an upcast to float32 the reference does, or does not do)",
-        ],
-    ),
-    (
-        re.compile(r"linear|conv|proj|to_[qkv]|to_out|fc\d?|dense", re.I),
-        [
-            "the weight is transposed, taken from another layer, or not converted",
-            "bias dropped or moved to another layer",
-        ],
-    ),
-]
+# The pitfall catalogue by what the culprit module is: data, reviewed like prose (first match in order wins).
+_CAUSES_FILE = Path(__file__).parent / "data" / "divergence_causes.json"
+
+
+@cache
+def _catalogue() -> list[tuple[re.Pattern[str], list[str]]]:
+    entries = json.loads(_CAUSES_FILE.read_text(encoding="utf-8"))
+    return [(re.compile(entry["module_matches"], re.I), entry["causes"]) for entry in entries]
+
 
 _TOP_LEVEL = [
     "input preprocessing in the model's forward: an input cast to another dtype (noise in bf16 vs fp32), "
@@ -205,7 +134,7 @@ def _causes(run: LocalizationRun, row: Row, culprit: str, culprit_class: str, wh
     text = f"{culprit} {culprit_class}"
     if where == "output" and not culprit.startswith(row.diff.module):
         text += f" {row.diff.module} {row.diff.module_class}"
-    for pattern, items in _CAUSES:
+    for pattern, items in _catalogue():
         if pattern.search(text):
             causes.extend(items)
             break

@@ -12,33 +12,29 @@ from typing import Any
 
 def transformer_defaults(dims: str) -> dict[str, Any]:
     """`__init__` defaults of the scaffolded transformer (placeholders for the real checkpoint's config)."""
-    return {
-        "patch_size": 2 if dims == "2d" else (1, 2, 2),
-        "in_channels": 16,
-        "num_layers": 28,
-        "num_attention_heads": 24,
-        "attention_head_dim": 128,
-        "text_dim": 4096,
-        "ffn_dim": 12288,
-        "freq_dim": 256,
-        "axes_dims_rope": (64, 64) if dims == "2d" else (32, 48, 48),
-        "rope_theta": 10000.0,
-        "eps": 1e-6,
-    }
+    sizes = _transformer_sizes(dims, channels=16, layers=28, heads=24, head_dim=128, text_dim=4096, ffn_dim=12288)
+    rope = (64, 64) if dims == "2d" else (32, 48, 48)
+    return {**sizes, "freq_dim": 256, "axes_dims_rope": rope, "rope_theta": 10000.0, "eps": 1e-6}
 
 
 def tiny_transformer_config(dims: str) -> dict[str, Any]:
     """A transformer that runs a forward pass on CPU in milliseconds."""
+    sizes = _transformer_sizes(dims, channels=4, layers=2, heads=2, head_dim=8, text_dim=32, ffn_dim=32)
+    return {**sizes, "freq_dim": 32, "axes_dims_rope": (4, 4) if dims == "2d" else (2, 2, 4)}
+
+
+def _transformer_sizes(
+    dims: str, *, channels: int, layers: int, heads: int, head_dim: int, text_dim: int, ffn_dim: int
+) -> dict[str, Any]:
+    """The size arguments, in the order the transformer template's `__init__` takes them."""
     return {
         "patch_size": 2 if dims == "2d" else (1, 2, 2),
-        "in_channels": 4,
-        "num_layers": 2,
-        "num_attention_heads": 2,
-        "attention_head_dim": 8,
-        "text_dim": 32,
-        "ffn_dim": 32,
-        "freq_dim": 32,
-        "axes_dims_rope": (4, 4) if dims == "2d" else (2, 2, 4),
+        "in_channels": channels,
+        "num_layers": layers,
+        "num_attention_heads": heads,
+        "attention_head_dim": head_dim,
+        "text_dim": text_dim,
+        "ffn_dim": ffn_dim,
     }
 
 

@@ -107,7 +107,7 @@ def _tool_function(spec: ToolSpec, session: IntegratorSession, description: str)
                 _guard(session.ensure_may_write, spec.name)
             progress = _progress_bridge(ctx)
             reply = (_guard(to_reply, elicited),) if spec.ask is not None else ()
-            run = functools.partial(_guard, spec.handler, session, request, progress, *reply)
+            run = functools.partial(_guard, _handle, spec, session, request, progress, *reply)
             traced.result = await anyio.to_thread.run_sync(run)
             return traced.result
 
@@ -128,12 +128,23 @@ def _tool_function(spec: ToolSpec, session: IntegratorSession, description: str)
         annotation = reply_annotation(spec.name, spec.request_model, spec.ask)
         parameters.append(inspect.Parameter(REPLY_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
         annotations[REPLY_PARAMETER] = annotation
-    annotations["return"] = spec.result_model
-    call.__signature__ = inspect.Signature(parameters, return_annotation=spec.result_model)  # type: ignore[attr-defined]
+    annotations["return"] = spec.output_model
+    call.__signature__ = inspect.Signature(parameters, return_annotation=spec.output_model)  # type: ignore[attr-defined]
     call.__annotations__ = annotations
     call.__name__ = spec.name
     call.__doc__ = description
     return call
+
+
+def _handle(
+    spec: ToolSpec, session: IntegratorSession, request: BaseModel, progress: ProgressFn, *reply: Any
+) -> BaseModel:
+    """Runs the handler; a background tool's work goes to the job registry, which waits up to `wait_s` for it."""
+    outcome = spec.handler(session, request, progress, *reply)
+    if not spec.background:
+        return outcome
+    wait_s = request.wait_s  # type: ignore[attr-defined]  # background requests carry it (see jobs.WaitSeconds)
+    return session.jobs.run(spec.name, outcome, wait_s=wait_s, progress=progress, result_model=spec.result_model)
 
 
 def _guard(fn: Callable[..., Any], *args: Any) -> Any:

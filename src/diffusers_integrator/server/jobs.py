@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from ..errors import IntegratorError
 from ..progress import ProgressFn
@@ -47,6 +47,18 @@ WaitSeconds = Annotated[
     ),
 ]
 JOBS_DIR = "jobs"
+M = TypeVar("M", bound=BaseModel)
+
+
+def with_wait(core_model: type[M], name: str) -> type[M]:
+    """The request of a background tool: the core's request plus `wait_s`, which the core never sees."""
+    doc = f"{core_model.__doc__ or name} Plus how long to wait before handing back a job id."
+    return create_model(name, __base__=core_model, __doc__=doc, wait_s=(WaitSeconds, DEFAULT_WAIT_S))
+
+
+def without_wait(request: BaseModel, core_model: type[M]) -> M:
+    """The core's request inside an edge request that adds `wait_s`."""
+    return core_model.model_validate(request.model_dump(exclude={"wait_s"}))
 
 
 class JobProgress(BaseModel):

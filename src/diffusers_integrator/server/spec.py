@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
 
 from ..interact.forms import HumanForm
+from .jobs import JobResult
 from .session import Access
 
 
@@ -23,7 +24,9 @@ class ToolSpec:
 
     `access` drives the read-only switch and the approval gate: `read` tools never write, `session` tools
     write only session state or files under `.diffusers-integrator/`, `write` tools change the tree and pass
-    the gate unless the request is a `dry_run`.
+    the gate unless the request is a `dry_run`. A `background` tool's handler returns the work instead of the
+    result (`work(progress) -> result`); the server runs it as a job, so its request carries `wait_s` and the
+    client gets `JobResult[result_model]`.
     """
 
     name: str
@@ -38,6 +41,25 @@ class ToolSpec:
     # Asks the human before the handler runs: ask(request) -> HumanForm. The handler then takes a fourth
     # argument, the interact.forms.HumanReply (see docs/human-in-the-loop.md).
     ask: Callable[[Any], HumanForm] | None = None
+    background: bool = False
+
+    @classmethod
+    def of(cls, handler: Handler, title: str, access: Access, **options: Any) -> ToolSpec:
+        """The spec of a handler named exactly as its tool, with the models its annotations name.
+
+        A handler is `handler(session, request: XRequest, progress) -> XResult`; a background one returns
+        `Callable[[ProgressFn], XResult]`, the work the server runs as a job.
+        """
+        hints = get_type_hints(handler)
+        result = hints["return"]
+        if options.get("background"):
+            result = get_args(result)[-1]
+        return cls(handler.__name__, title, hints["request"], result, handler, access, **options)
+
+    @property
+    def output_model(self) -> type[BaseModel]:
+        """What the client receives: the result, or for background work the result or a job to poll."""
+        return JobResult[self.result_model] if self.background else self.result_model  # type: ignore[name-defined]
 
     @property
     def annotations(self) -> ToolAnnotations:

@@ -59,20 +59,30 @@ def _call_research_cand(model: nn.Module, inputs: dict[str, Any]) -> Any:
     return model(hidden_states=inputs["x"], timestep=inputs["t"], encoder_hidden_states=inputs["context"])
 
 
-def _research_candidate(
+def _research_port() -> nn.Module:
+    """The diffusers port of the research DiT, with the reference's weights converted into it."""
+    from .diffusers_dit import TinyDiTTransformer2DModel
+
+    ref_state = build_reference(RESEARCH_CONFIG).state_dict()
+    model = TinyDiTTransformer2DModel(**research_convert.convert_config(RESEARCH_CONFIG))
+    conversion = research_convert.convert_state_dict(ref_state, RESEARCH_CONFIG, target=model)
+    model.load_state_dict(conversion.state_dict, strict=True)
+    return model
+
+
+def _planted(
+    port: Callable[[], nn.Module],
     mutate_state: Callable[[dict[str, torch.Tensor]], None] | None = None,
     mutate_model: Callable[[nn.Module], None] | None = None,
 ) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        from .diffusers_dit import TinyDiTTransformer2DModel
+    """The port with one pitfall planted in its weights (`mutate_state`) or its modules (`mutate_model`)."""
 
-        ref_state = build_reference(RESEARCH_CONFIG).state_dict()
-        model = TinyDiTTransformer2DModel(**research_convert.convert_config(RESEARCH_CONFIG))
-        conversion = research_convert.convert_state_dict(ref_state, RESEARCH_CONFIG, target=model)
-        state = conversion.state_dict
+    def build() -> nn.Module:
+        model = port()
         if mutate_state is not None:
+            state = {k: v.clone() for k, v in model.state_dict().items()}
             mutate_state(state)
-        model.load_state_dict(state, strict=True)
+            model.load_state_dict(state, strict=True)
         if mutate_model is not None:
             mutate_model(model)
         return model.eval()
@@ -86,12 +96,37 @@ def _research(name: str, pitfall: str, expected: set[str], **mutation: Any) -> C
         family="research",
         pitfall=pitfall,
         reference=lambda: build_reference(RESEARCH_CONFIG),
-        candidate=_research_candidate(**mutation),
+        candidate=_planted(_research_port, **mutation),
         inputs=_research_inputs,
         call_reference=_call_research_ref,
         call_candidate=_call_research_cand,
         expected=expected,
     )
+
+
+def _self_port_cases(
+    family: str, reference: Callable[[], nn.Module], inputs: Callable[[], dict]
+) -> Callable[..., Case]:
+    """Cases whose reference is a diffusers model and whose port is that model with a pitfall planted."""
+
+    def make(name: str, pitfall: str, expected: set[str], **mutation: Any) -> Case:
+        return Case(
+            name=name,
+            family=family,
+            pitfall=pitfall,
+            reference=reference,
+            candidate=_planted(reference, **mutation),
+            inputs=inputs,
+            call_reference=_call_diffusers,
+            call_candidate=_call_diffusers,
+            expected=expected,
+        )
+
+    return make
+
+
+def _call_diffusers(model: nn.Module, inputs: dict[str, Any]) -> Any:
+    return model(**inputs)
 
 
 def _blocks(state: dict[str, torch.Tensor], suffix: str) -> list[str]:
@@ -320,39 +355,7 @@ def _flux_inputs() -> dict[str, Any]:
     }
 
 
-def _call_flux(model: nn.Module, inputs: dict[str, Any]) -> Any:
-    return model(**inputs)
-
-
-def _flux_candidate(
-    mutate_state: Callable[[dict[str, torch.Tensor]], None] | None = None,
-    mutate_model: Callable[[nn.Module], None] | None = None,
-) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        model = _flux_reference()
-        if mutate_state is not None:
-            state = {k: v.clone() for k, v in model.state_dict().items()}
-            mutate_state(state)
-            model.load_state_dict(state, strict=True)
-        if mutate_model is not None:
-            mutate_model(model)
-        return model.eval()
-
-    return build
-
-
-def _flux(name: str, pitfall: str, expected: set[str], **mutation: Any) -> Case:
-    return Case(
-        name=name,
-        family="flux",
-        pitfall=pitfall,
-        reference=_flux_reference,
-        candidate=_flux_candidate(**mutation),
-        inputs=_flux_inputs,
-        call_reference=_call_flux,
-        call_candidate=_call_flux,
-        expected=expected,
-    )
+_flux = _self_port_cases("flux", _flux_reference, _flux_inputs)
 
 
 def _identity_qk_norm(model: nn.Module) -> None:
@@ -386,76 +389,104 @@ def _guidance_off_by_one(model: nn.Module) -> None:
 
 
 def flux_cases() -> list[Case]:
-    heads = FLUX_CONFIG["num_attention_heads"]
-    b0 = "transformer_blocks.0"
+    # first block, its attention, norm, feed-forward; the RoPE module, the timestep projection
+    anatomy = DiffusersAnatomy(
+        "flux", "transformer_blocks.0", "attn", "norm2", "ff", "pos_embed", "time_text_embed.time_proj"
+    )
     return [
         _flux("flux/clean", "clean port", set()),
         _flux(
             "flux/shift_scale_swap",
             "`[shift, scale]` chunk order in the adaLN-Zero modulation",
-            {f"{b0}.norm1.linear", f"{b0}.norm1"},
+            {"transformer_blocks.0.norm1.linear", "transformer_blocks.0.norm1"},
             mutate_state=lambda s: (
                 _reorder(s, "norm1.linear.weight", [1, 0, 2, 3, 4, 5])
                 or _reorder(s, "norm1.linear.bias", [1, 0, 2, 3, 4, 5])
             ),
         ),
-        _flux(
-            "flux/qkv_split_order",
-            "fused-QKV split order",
-            {f"{b0}.attn.to_q"},
-            mutate_state=lambda s: _swap_keys(s, "attn.to_q.", "attn.to_k."),
-        ),
-        _flux(
-            "flux/missing_qk_norm",
-            "missing qk-norm",
-            {f"{b0}.attn", f"{b0}.attn.norm_q"},
-            mutate_model=_identity_qk_norm,
-        ),
-        _flux("flux/rope_dtype", "RoPE in another dtype", {"pos_embed"}, mutate_model=_flux_rope_bf16),
-        _flux(
-            "flux/timestep_cast",
-            "timestep cast to int before the sinusoidal embedding",
-            {"time_text_embed.time_proj", "time_text_embed"},
-            mutate_model=lambda m: _truncate_timesteps(m.time_text_embed.time_proj),
-        ),
-        _flux(
-            "flux/noise_dtype",
-            "latents quantised to bf16 at the model's entry",
-            {""},
-            mutate_model=_quantise_input("hidden_states"),
-        ),
-        _flux(
-            "flux/norm_eps",
-            "norm eps 1e-6 vs 1e-5",
-            {f"{b0}.norm2"},
-            mutate_model=lambda m: _for_each(m, "transformer_blocks.0.norm2", _set_eps(1e-5)),
-        ),
-        _flux(
-            "flux/transposed_weight",
-            "transposed (square) weight",
-            {f"{b0}.attn.to_out.0"},
-            mutate_state=lambda s: _transpose(s, "transformer_blocks.0.attn.to_out.0.weight"),
-        ),
-        _flux(
-            "flux/dropped_bias",
-            "bias dropped in the port",
-            {f"{b0}.ff.net.2"},
-            mutate_model=lambda m: _drop_bias(m, "transformer_blocks.0.ff.net.2"),
-        ),
+        *diffusers_port_cases(_flux, anatomy, FLUX_CONFIG["num_attention_heads"], _flux_rope_bf16),
         _flux(
             "flux/guidance_off_by_one",
             "guidance passed as g - 1",
             {"", "time_text_embed"},
             mutate_model=_guidance_off_by_one,
         ),
-        _flux(
-            "flux/wrong_activation", "exact GELU instead of tanh", {f"{b0}.ff.net.0"}, mutate_model=_wrong_activation
+    ]
+
+
+@dataclass(frozen=True)
+class DiffusersAnatomy:
+    """Where a diffusers transformer keeps what the shared mutations break: names under its first block."""
+
+    family: str
+    block: str  # the first block, e.g. `transformer_blocks.0`
+    attention: str  # its self-attention module
+    norm: str  # the block norm whose eps is changed
+    feed_forward: str  # its feed-forward (`net.0` activation, `net.2` output projection)
+    rope: str  # the model's RoPE module
+    time_projection: str  # the sinusoidal timestep projection
+
+
+def diffusers_port_cases(
+    make: Callable[..., Case], anatomy: DiffusersAnatomy, heads: int, rope_bf16: Callable[[nn.Module], None]
+) -> list[Case]:
+    """The pitfalls every diffusers-layout port can fall into, each expected where the anatomy says."""
+    family, attn = anatomy.family, f"{anatomy.block}.{anatomy.attention}"
+    ff = f"{anatomy.block}.{anatomy.feed_forward}"
+    norm = f"{anatomy.block}.{anatomy.norm}"
+    qkv = tuple(f"{anatomy.attention}.to_{name}." for name in "qkv")
+    # The cast sits between the caller and the embedding: either is the right place to look.
+    time_modules = {anatomy.time_projection, anatomy.time_projection.rpartition(".")[0]}
+    return [
+        make(
+            f"{family}/qkv_split_order",
+            "fused-QKV split order",
+            {f"{attn}.to_q"},
+            mutate_state=lambda s: _swap_keys(s, qkv[0], qkv[1]),
         ),
-        _flux(
-            "flux/head_interleave",
+        make(f"{family}/missing_qk_norm", "missing qk-norm", {attn, f"{attn}.norm_q"}, mutate_model=_identity_qk_norm),
+        make(f"{family}/rope_dtype", "RoPE in another dtype", {anatomy.rope}, mutate_model=rope_bf16),
+        make(
+            f"{family}/timestep_cast",
+            "timestep cast to int before the sinusoidal embedding",
+            time_modules,
+            mutate_model=lambda m: _truncate_timesteps(m.get_submodule(anatomy.time_projection)),
+        ),
+        make(
+            f"{family}/noise_dtype",
+            "latents quantised to bf16 at the model's entry",
+            {""},
+            mutate_model=_quantise_input("hidden_states"),
+        ),
+        make(
+            f"{family}/norm_eps",
+            "norm eps 1e-6 vs 1e-5",
+            {norm},
+            mutate_model=lambda m: _for_each(m, norm, _set_eps(1e-5)),
+        ),
+        make(
+            f"{family}/transposed_weight",
+            "transposed (square) weight",
+            {f"{attn}.to_out.0"},
+            mutate_state=lambda s: _transpose(s, f"{attn}.to_out.0.weight"),
+        ),
+        make(
+            f"{family}/dropped_bias",
+            "bias dropped in the port",
+            {f"{ff}.net.2"},
+            mutate_model=lambda m: _drop_bias(m, f"{ff}.net.2"),
+        ),
+        make(
+            f"{family}/wrong_activation",
+            "exact GELU instead of tanh",
+            {f"{ff}.net.0"},
+            mutate_model=_wrong_activation,
+        ),
+        make(
+            f"{family}/head_interleave",
             "interleaved heads in the q/k/v rows",
-            {f"{b0}.attn.to_q"},
-            mutate_state=lambda s: _interleave_heads(s, ("attn.to_q.", "attn.to_k.", "attn.to_v."), heads),
+            {f"{attn}.to_q"},
+            mutate_state=lambda s: _interleave_heads(s, qkv, heads),
         ),
     ]
 
@@ -494,28 +525,7 @@ def _wan_inputs() -> dict[str, Any]:
     }
 
 
-def _wan(name: str, pitfall: str, expected: set[str], **mutation: Any) -> Case:
-    def build() -> nn.Module:
-        model = _wan_reference()
-        if mutation.get("mutate_state") is not None:
-            state = {k: v.clone() for k, v in model.state_dict().items()}
-            mutation["mutate_state"](state)
-            model.load_state_dict(state, strict=True)
-        if mutation.get("mutate_model") is not None:
-            mutation["mutate_model"](model)
-        return model.eval()
-
-    return Case(
-        name=name,
-        family="wan",
-        pitfall=pitfall,
-        reference=_wan_reference,
-        candidate=build,
-        inputs=_wan_inputs,
-        call_reference=_call_flux,
-        call_candidate=_call_flux,
-        expected=expected,
-    )
+_wan = _self_port_cases("wan", _wan_reference, _wan_inputs)
 
 
 def _wan_rope_bf16(model: nn.Module) -> None:
@@ -541,69 +551,16 @@ def _swap_modulation_table(state: dict[str, torch.Tensor]) -> None:
 
 def wan_cases() -> list[Case]:
     """Held out: these expectations were written before the localiser was run on Wan."""
-    heads = WAN_CONFIG["num_attention_heads"]
-    b0 = "blocks.0"
+    anatomy = DiffusersAnatomy("wan", "blocks.0", "attn1", "norm1", "ffn", "rope", "condition_embedder.timesteps_proj")
     return [
         _wan("wan/clean", "clean port", set()),
         _wan(
             "wan/shift_scale_swap",
             "`[shift, scale]` order in the block's modulation table",
-            {b0},
+            {"blocks.0"},
             mutate_state=_swap_modulation_table,
         ),
-        _wan(
-            "wan/qkv_split_order",
-            "fused-QKV split order",
-            {f"{b0}.attn1.to_q"},
-            mutate_state=lambda s: _swap_keys(s, "attn1.to_q.", "attn1.to_k."),
-        ),
-        _wan(
-            "wan/missing_qk_norm",
-            "missing qk-norm",
-            {f"{b0}.attn1", f"{b0}.attn1.norm_q"},
-            mutate_model=_identity_qk_norm,
-        ),
-        _wan("wan/rope_dtype", "RoPE in another dtype", {"rope"}, mutate_model=_wan_rope_bf16),
-        _wan(
-            "wan/timestep_cast",
-            "timestep cast to int before the sinusoidal embedding",
-            # the cast sits between the caller and the embedding: either is the right place to look
-            {"condition_embedder.timesteps_proj", "condition_embedder"},
-            mutate_model=lambda m: _truncate_timesteps(m.condition_embedder.timesteps_proj),
-        ),
-        _wan(
-            "wan/noise_dtype",
-            "latents quantised to bf16 at the model's entry",
-            {""},
-            mutate_model=_quantise_input("hidden_states"),
-        ),
-        _wan(
-            "wan/norm_eps",
-            "norm eps 1e-6 vs 1e-5",
-            {f"{b0}.norm1"},
-            mutate_model=lambda m: _for_each(m, "blocks.0.norm1", _set_eps(1e-5)),
-        ),
-        _wan(
-            "wan/transposed_weight",
-            "transposed (square) weight",
-            {f"{b0}.attn1.to_out.0"},
-            mutate_state=lambda s: _transpose(s, "blocks.0.attn1.to_out.0.weight"),
-        ),
-        _wan(
-            "wan/dropped_bias",
-            "bias dropped in the port",
-            {f"{b0}.ffn.net.2"},
-            mutate_model=lambda m: _drop_bias(m, "blocks.0.ffn.net.2"),
-        ),
-        _wan(
-            "wan/wrong_activation", "exact GELU instead of tanh", {f"{b0}.ffn.net.0"}, mutate_model=_wrong_activation
-        ),
-        _wan(
-            "wan/head_interleave",
-            "interleaved heads in the q/k/v rows",
-            {f"{b0}.attn1.to_q"},
-            mutate_state=lambda s: _interleave_heads(s, ("attn1.to_q.", "attn1.to_k.", "attn1.to_v."), heads),
-        ),
+        *diffusers_port_cases(_wan, anatomy, WAN_CONFIG["num_attention_heads"], _wan_rope_bf16),
     ]
 
 

@@ -21,13 +21,4 @@ def ask_user_question(
     return record_questions(session.approvals, request, reply)
 
 
-SPEC = ToolSpec(
-    "ask_user_question",
-    "Ask the human structured questions",
-    AskUserQuestionRequest,
-    AskUserQuestionResult,
-    ask_user_question,
-    "read",
-    idempotent=False,
-    ask=ask,
-)
+SPEC = ToolSpec.of(ask_user_question, "Ask the human structured questions", "read", idempotent=False, ask=ask)

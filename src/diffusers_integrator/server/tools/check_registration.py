@@ -16,11 +16,4 @@ def check_registration(
     return check(session.checkout(), request.names, max_findings=request.max_findings)
 
 
-SPEC = ToolSpec(
-    "check_registration",
-    "Check registrations",
-    CheckRegistrationRequest,
-    CheckRegistrationResult,
-    check_registration,
-    "read",
-)
+SPEC = ToolSpec.of(check_registration, "Check registrations", "read")

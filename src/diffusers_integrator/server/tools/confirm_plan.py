@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...interact.answers import confirm_plan as settle_plan
-from ...interact.forms import HumanForm, HumanReply
+from ...interact.forms import HumanReply
 from ...interact.plan import ConfirmPlanResult, IntegrationPlan, plan_form
 from ...progress import ProgressFn
 from ..session import IntegratorSession
@@ -14,24 +14,11 @@ from ..spec import ToolSpec
 ConfirmPlanRequest = IntegrationPlan
 
 
-def ask(request: ConfirmPlanRequest) -> HumanForm:
-    """The form shown before the handler runs: a pure function of the plan (see server/elicitation.py)."""
-    return plan_form(request)
-
-
 def confirm_plan(
     session: IntegratorSession, request: ConfirmPlanRequest, progress: ProgressFn, reply: HumanReply
 ) -> ConfirmPlanResult:
     return settle_plan(session.approvals, request, reply)
 
 
-SPEC = ToolSpec(
-    "confirm_plan",
-    "Get the integration plan approved",
-    ConfirmPlanRequest,
-    ConfirmPlanResult,
-    confirm_plan,
-    "session",
-    idempotent=False,
-    ask=ask,
-)
+# the form is a pure function of the plan (see server/elicitation.py)
+SPEC = ToolSpec.of(confirm_plan, "Get the integration plan approved", "session", idempotent=False, ask=plan_form)

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...parity.convert_weights_schema import ConvertWeightsRequest as ConversionRequest
 from ...parity.convert_weights_schema import ConvertWeightsResult
 from ...progress import ProgressFn
-from ..jobs import DEFAULT_WAIT_S, JobResult, WaitSeconds
+from ..jobs import with_wait, without_wait
 from ..session import IntegratorSession
 from ..spec import ToolSpec
 
 
-class ConvertWeightsRequest(ConversionRequest):
-    """The conversion, plus how long to wait before handing back a job id."""
-
-    wait_s: WaitSeconds = DEFAULT_WAIT_S
+ConvertWeightsRequest = with_wait(ConversionRequest, "ConvertWeightsRequest")
 
 
 def convert_weights(
     session: IntegratorSession, request: ConvertWeightsRequest, progress: ProgressFn
-) -> JobResult[ConvertWeightsResult]:
-    from ...parity.convert_weights import convert_weights as convert
+) -> Callable[[ProgressFn], ConvertWeightsResult]:
+    from ...parity.convert_weights import convert_weights
 
-    checkout = session.checkout()
-    conversion = ConversionRequest.model_validate(request.model_dump(exclude={"wait_s"}))
-    return session.jobs.run(
-        "convert_weights",
-        lambda report: convert(checkout, conversion, report),
-        wait_s=request.wait_s,
-        progress=progress,
-        result_model=ConvertWeightsResult,
-    )
+    checkout, conversion = session.checkout(), without_wait(request, ConversionRequest)
+    return lambda report: convert_weights(checkout, conversion, report)
 
 
-SPEC = ToolSpec(
-    "convert_weights",
-    "Convert reference weights",
-    ConvertWeightsRequest,
-    JobResult[ConvertWeightsResult],
-    convert_weights,
-    # Writes only converted weights under .diffusers-integrator/weights/ (never shipped): no approval gate.
-    "session",
-)
+# Writes only converted weights under .diffusers-integrator/weights/ (never shipped): no approval gate.
+SPEC = ToolSpec.of(convert_weights, "Convert reference weights", "session", background=True)

@@ -12,4 +12,4 @@ def get_skill(session: IntegratorSession, request: GetSkillRequest, progress: Pr
     return read_skill_file(request.name, request.path)
 
 
-SPEC = ToolSpec("get_skill", "Read a skill file", GetSkillRequest, GetSkillResult, get_skill, "read")
+SPEC = ToolSpec.of(get_skill, "Read a skill file", "read")

@@ -20,11 +20,4 @@ def inspect_checkout(
     return survey(session.checkout())
 
 
-SPEC = ToolSpec(
-    "inspect_checkout",
-    "Inspect the diffusers checkout",
-    InspectCheckoutRequest,
-    InspectCheckoutResult,
-    inspect_checkout,
-    "read",
-)
+SPEC = ToolSpec.of(inspect_checkout, "Inspect the diffusers checkout", "read")

@@ -16,11 +16,4 @@ def inspect_checkpoint(
     return summarize(session.checkout(), request)
 
 
-SPEC = ToolSpec(
-    "inspect_checkpoint",
-    "Inspect a checkpoint file",
-    InspectCheckpointRequest,
-    InspectCheckpointResult,
-    inspect_checkpoint,
-    "read",
-)
+SPEC = ToolSpec.of(inspect_checkpoint, "Inspect a checkpoint file", "read")

@@ -12,4 +12,4 @@ def job_status(session: IntegratorSession, request: JobStatusRequest, progress: 
     return session.jobs.status(request.job_id, request.wait_s, progress)
 
 
-SPEC = ToolSpec("job_status", "Background job status", JobStatusRequest, JobStatusResult, job_status, "read")
+SPEC = ToolSpec.of(job_status, "Background job status", "read")

@@ -19,4 +19,4 @@ def list_skills(session: IntegratorSession, request: ListSkillsRequest, progress
     return shipped_skills()
 
 
-SPEC = ToolSpec("list_skills", "List the skills", ListSkillsRequest, ListSkillsResult, list_skills, "read")
+SPEC = ToolSpec.of(list_skills, "List the skills", "read")

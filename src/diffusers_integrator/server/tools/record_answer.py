@@ -15,12 +15,4 @@ def record_answer(
     return apply_answer(session.approvals, request)
 
 
-SPEC = ToolSpec(
-    "record_answer",
-    "Record an answer given in chat",
-    RecordAnswerRequest,
-    RecordAnswerResult,
-    record_answer,
-    "session",
-    idempotent=False,
-)
+SPEC = ToolSpec.of(record_answer, "Record an answer given in chat", "session", idempotent=False)

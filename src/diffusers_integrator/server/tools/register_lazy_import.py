@@ -18,11 +18,4 @@ def register_lazy_import(
     return capped(result)
 
 
-SPEC = ToolSpec(
-    "register_lazy_import",
-    "Register public names",
-    RegisterLazyImportRequest,
-    RegistrationResult,
-    register_lazy_import,
-    "write",
-)
+SPEC = ToolSpec.of(register_lazy_import, "Register public names", "write")

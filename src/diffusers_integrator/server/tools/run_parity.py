@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ...parity.results import ParityReport
 from ...parity.run import RunParityRequest as ParityRunRequest
 from ...progress import ProgressFn
-from ..jobs import DEFAULT_WAIT_S, JobResult, WaitSeconds
+from ..jobs import with_wait, without_wait
 from ..session import IntegratorSession
 from ..spec import ToolSpec
 
 
-class RunParityRequest(ParityRunRequest):
-    """The parity run, plus how long to wait before handing back a job id."""
-
-    wait_s: WaitSeconds = DEFAULT_WAIT_S
+RunParityRequest = with_wait(ParityRunRequest, "RunParityRequest")
 
 
-def run_parity(session: IntegratorSession, request: RunParityRequest, progress: ProgressFn) -> JobResult[ParityReport]:
-    from ...parity.run import run_parity as run
-    from ...parity.run import spec_path
+def run_parity(
+    session: IntegratorSession, request: RunParityRequest, progress: ProgressFn
+) -> Callable[[ProgressFn], ParityReport]:
+    from ...parity.run import run_parity, spec_path
 
     checkout = session.checkout()
     spec_path(checkout, request.spec)  # refuse a missing or shipped spec now, not from inside the job
-    parity_request = ParityRunRequest.model_validate(request.model_dump(exclude={"wait_s"}))
-    return session.jobs.run(
-        "run_parity",
-        lambda report: run(checkout, parity_request, report),
-        wait_s=request.wait_s,
-        progress=progress,
-        result_model=ParityReport,
-    )
+    parity = without_wait(request, ParityRunRequest)
+    return lambda report: run_parity(checkout, parity, report)
 
 
-SPEC = ToolSpec(
-    "run_parity",
-    "Run a parity spec",
-    RunParityRequest,
-    JobResult[ParityReport],
-    run_parity,
-    "session",
-    idempotent=False,
-    open_world=True,
-)
+SPEC = ToolSpec.of(run_parity, "Run a parity spec", "session", idempotent=False, open_world=True, background=True)

@@ -16,4 +16,4 @@ def scaffold(session: IntegratorSession, request: ScaffoldRequest, progress: Pro
     return compact_result(checkout, lay_down(checkout, request, progress))
 
 
-SPEC = ToolSpec("scaffold", "Scaffold a new integration", ScaffoldRequest, ScaffoldResult, scaffold, "write")
+SPEC = ToolSpec.of(scaffold, "Scaffold a new integration", "write")

@@ -17,12 +17,4 @@ def unregister_lazy_import(
     return capped(unregister_names(session.checkout(), request.names, dry_run=request.dry_run))
 
 
-SPEC = ToolSpec(
-    "unregister_lazy_import",
-    "Unregister public names",
-    UnregisterLazyImportRequest,
-    RegistrationResult,
-    unregister_lazy_import,
-    "write",
-    destructive=True,
-)
+SPEC = ToolSpec.of(unregister_lazy_import, "Unregister public names", "write", destructive=True)
