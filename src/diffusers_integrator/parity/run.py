@@ -69,10 +69,11 @@ def spec_path(checkout: Checkout, rel: str) -> Path:
     spec = checkout.resolve(rel)
     if not spec.is_file():
         raise IntegratorError(f"No parity spec at {rel}.", f"Write it under {STATE_DIR_NAME}/{SPECS_DIR}/.")
-    top = spec.relative_to(checkout.root).parts[0]
+    inside = spec.relative_to(checkout.root)
+    top = inside.parts[0]
     if top in SHIPPED_DIRS:
         raise IntegratorError(
-            f"{rel} is inside `{top}/`, which ships with the PR; upstream review rejects parity harnesses.",
+            f"{inside.as_posix()} is inside `{top}/`, which ships with the PR; upstream review rejects parity harnesses.",
             f"Move it to {STATE_DIR_NAME}/{SPECS_DIR}/{spec.name} and run that.",
         )
     return spec
