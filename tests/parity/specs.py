@@ -1,11 +1,20 @@
 """Spec files the tests write to disk, as an agent would write them under `.diffusers-integrator/specs/`."""
 
+from pathlib import Path
+
 from diffusers_integrator.testing.parity_specs import research_component_spec
 
 
 def research_component(depth: int = 1, mutate: str | None = None) -> str:
     """The shared worked-example spec; `mutate="swap_final_modulation"` plants the conversion bug."""
     return research_component_spec(depth=depth, planted_bug=mutate == "swap_final_modulation")
+
+
+def _write_spec(workspace: Path, name: str, text: str) -> str:
+    spec = workspace / ".diffusers-integrator" / "specs" / name
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(text)
+    return spec.relative_to(workspace).as_posix()
 
 
 STAGES = '''

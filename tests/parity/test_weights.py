@@ -1,4 +1,4 @@
-"""inspect_checkpoint: folded key patterns from safetensors headers, torch files and sharded folders."""
+"""summarize_checkpoint: folded key patterns from safetensors headers, torch files and sharded folders."""
 
 from __future__ import annotations
 
@@ -7,24 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from mcp import Client
 from safetensors.torch import save_file
 
 from diffusers_integrator.errors import IntegratorError
 from diffusers_integrator.parity.weights import summarize_checkpoint
-from diffusers_integrator.server import build_server
-from diffusers_integrator.server.session import ServerOptions
 
-from ..mcp_helpers import call, call_error
-
-
-def _research_state_dict(blocks: int = 4) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    state = {"patch_embed.proj.weight": torch.randn(32, 4, 2, 2, generator=generator)}
-    for i in range(blocks):
-        state[f"blocks.{i}.attn.qkv.weight"] = torch.randn(96, 32, generator=generator)
-        state[f"blocks.{i}.adaLN_modulation.1.weight"] = torch.randn(192, 32, generator=generator).to(torch.bfloat16)
-    return state
+from .checkpoints import _research_state_dict
 
 
 def test_safetensors_keys_fold_over_block_indices(tmp_path: Path) -> None:
@@ -54,14 +42,3 @@ def test_a_sharded_index_and_a_torch_file_read_the_same(tmp_path: Path) -> None:
 def test_a_missing_path_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(IntegratorError, match="does not exist"):
         summarize_checkpoint(tmp_path / "nope.safetensors")
-
-
-@pytest.mark.anyio
-async def test_inspect_checkpoint_over_mcp_resolves_relative_paths_in_the_checkout(workspace: Path) -> None:
-    weights = workspace / ".diffusers-integrator" / "weights"
-    weights.mkdir(parents=True)
-    save_file(_research_state_dict(), weights / "model.safetensors")
-    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
-        summary = await call(client, "inspect_checkpoint", {"path": ".diffusers-integrator/weights/model.safetensors"})
-        assert summary["tensors"] == 9
-        assert "does not exist" in await call_error(client, "inspect_checkpoint", {"path": "missing.safetensors"})

@@ -67,3 +67,14 @@ def foo_files() -> dict[str, str]:
         "pipelines/foo/pipeline_output.py": FOO_OUTPUT,
         "pipelines/foo/pipeline_foo.py": FOO_PIPELINE,
     }
+
+
+# The smallest registration: one model class in one new module, as the MCP tools and the CLI receive it.
+MODULE = "diffusers.models.transformers.transformer_foo"
+FOO = {"symbols": [{"name": "FooTransformer2DModel", "module": MODULE}]}
+
+
+def _add_model(workspace: Path) -> None:
+    (workspace / "src/diffusers/models/transformers/transformer_foo.py").write_text(
+        "import torch\n\n\nclass FooTransformer2DModel(torch.nn.Module):\n    pass\n"
+    )

@@ -1,4 +1,5 @@
-"""A scripted human: answers elicitation forms the way a client would, and keeps what it was shown."""
+"""Shared by the server tests: a scripted human that answers elicitation forms the way a client would and keeps
+what it was shown, the questions and plan it answers, a server with one write tool, and the shipped skills."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from diffusers_integrator.server.spec import ToolSpec
 
 MODES = ["auto", "legacy"]
 PROTOCOL = {"auto": "2026-07-28", "legacy": "2025-11-25"}
+SHIPPED = {"integrating-models", "parity-testing", "modular-conversion"}  # the skills the package ships
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Session traces: a scripted session's trace, line for line, and secrets that never reach it."""
+"""Session traces as the server records them: a scripted session's trace, line for line, secrets that never
+reach it, and no trace where there is no checkout."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 from mcp import Client
 
 from diffusers_integrator import __version__
-from diffusers_integrator.redact import Scrubber
 
 from ..mcp_helpers import call, call_error
 from .helpers import MODES, PROTOCOL, ScriptedHuman, accept, server_with_a_write_tool
@@ -255,45 +255,6 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
     assert _lines(path) == expected
     # The secret really was in what the tools saw: only the trace is scrubbed, not the work.
     assert (workspace / "NOTES.md").read_text() == f"token {FAKE_HF}\n"
-
-
-def test_scrubber_patterns_keys_and_environment() -> None:
-    scrub = Scrubber(
-        {"MY_SERVICE_TOKEN": "opaque-value-1234", "TOKENIZERS_PARALLELISM": "false", "HOME": "/home/someone-long"}
-    )
-    text = (
-        "keys: sk-proj-ABCDEFGHIJKLMNOPqrstuv hf_abcdefghijklmnopqrstu ghp_abcdefghijklmnopqrstuvwx1234 "
-        "AKIAABCDEFGHIJKLMNOP Authorization: Bearer abcdefghijklmnop.qrstuvwx "
-        "https://alice:s3cretpass@example.com/repo.git opaque-value-1234 "
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----"
-    )
-    cleaned = scrub.text(text)
-    for secret in (
-        "sk-proj-ABCDEFGHIJKLMNOPqrstuv",
-        "hf_abcdefghijklmnopqrstu",
-        "ghp_abcdefghijklmnopqrstuvwx1234",
-        "AKIAABCDEFGHIJKLMNOP",
-        "abcdefghijklmnop.qrstuvwx",
-        "s3cretpass",
-        "opaque-value-1234",
-        "MIIEabc",
-    ):
-        assert secret not in cleaned, secret
-    assert "[redacted:$MY_SERVICE_TOKEN]" in cleaned and "https://[redacted]@example.com/repo.git" in cleaned
-    data = {
-        "api_key": "short",
-        "hf_token": "anything",
-        "max_tokens": 128,
-        "tokenizer": "t5-base",
-        "nested": [{"password": "x1"}, "home is /home/someone-long", "parallel: false"],
-    }
-    assert scrub.data(data) == {
-        "api_key": "[redacted]",
-        "hf_token": "[redacted]",
-        "max_tokens": 128,
-        "tokenizer": "t5-base",
-        "nested": [{"password": "[redacted]"}, "home is /home/someone-long", "parallel: false"],
-    }
 
 
 @pytest.mark.anyio

@@ -1,5 +1,6 @@
-"""Every skill reaches a real MCP client through all three channels: the Skills extension (with digests
-that match what `resources/read` returns), one prompt per skill, and the `list_skills` / `get_skill` tools."""
+"""Every skill reaches a real MCP client through the server's own channels: the Skills extension (with digests
+that match what `resources/read` returns) and one prompt per skill. The third channel, the `list_skills` /
+`get_skill` tools, is tested in tools/."""
 
 from __future__ import annotations
 
@@ -14,10 +15,7 @@ from pydantic import TypeAdapter
 from diffusers_integrator.server import build_server
 from diffusers_integrator.skills import load_skills
 
-from ..mcp_helpers import call
-
-
-SHIPPED = {"integrating-models", "parity-testing", "modular-conversion"}
+from .helpers import SHIPPED
 
 
 class SkillsRequest(Request[dict[str, Any], str]):
@@ -70,17 +68,3 @@ async def test_one_prompt_per_skill_and_a_resource_per_file(mode: str) -> None:
             assert {file.uri for file in skill.files} <= uris
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
         assert "skill://{name}/{+path}" in templates
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_the_tools_channel_reads_every_file_of_every_skill(mode: str) -> None:
-    async with Client(build_server(), mode=mode) as client:
-        listing = await call(client, "list_skills")
-        assert {skill["name"] for skill in listing["skills"]} == SHIPPED
-        for skill in listing["skills"]:
-            for path in skill["files"]:
-                content = await call(client, "get_skill", {"name": skill["name"], "path": path})
-                assert content["text"] and content["sha256"] == hashlib.sha256(content["text"].encode()).hexdigest()
-        refused = await client.call_tool("get_skill", {"name": "parity-testing", "path": "../../pyproject.toml"})
-        assert refused.is_error

@@ -131,43 +131,9 @@ async def test_no_verdict_in_a_form_falls_back_to_chat(
 
 
 @pytest.mark.anyio
-async def test_only_the_newest_plan_can_be_approved(module_workspace: Path) -> None:
-    server = build_server(ServerOptions(checkout=module_workspace))
-    async with Client(server, mode="auto") as client:
-        first = await call(client, "confirm_plan", PLAN)
-        second = await call(client, "confirm_plan", PLAN | {"pipeline_style": "both"})
-        assert (first["plan_id"], second["plan_id"]) == ("plan-1", "plan-2")
-        assert first["plan_digest"] != second["plan_digest"]
-        stale = await call_error(
-            client, "record_answer", {"plan_id": "plan-1", "verdict": "accept", "human_reply": "yes"}
-        )
-        assert "plan-1 was superseded by a newer plan" in stale
-        unknown = await call_error(
-            client, "record_answer", {"plan_id": "plan-9", "verdict": "accept", "human_reply": "yes"}
-        )
-        assert "No plan 'plan-9' in this session (known: plan-1, plan-2)" in unknown
-        both = await call_error(
-            client,
-            "record_answer",
-            {"plan_id": "plan-2", "question_set_id": "questions-1", "verdict": "accept", "human_reply": "yes"},
-        )
-        assert "pass either question_set_id" in both
-        await call(client, "record_answer", {"plan_id": "plan-2", "verdict": "accept", "human_reply": "yes"})
-    assert server.integrator_session.approved_plan.plan.pipeline_style == "both"
-
-
-@pytest.mark.anyio
 async def test_invalid_plan_is_refused(module_workspace: Path) -> None:
     async with Client(build_server(ServerOptions(checkout=module_workspace)), mode="auto") as client:
         repeated = await call_error(client, "confirm_plan", PLAN | {"workflows": ["text-to-video", "text-to-video"]})
         no_parity = await call_error(client, "confirm_plan", PLAN | {"parity": []})
     assert "workflows lists an entry twice" in repeated
     assert "parity" in no_parity
-
-
-def test_gate_off_without_require_approval(workspace: Path) -> None:
-    from diffusers_integrator.server.session import IntegratorSession
-
-    IntegratorSession(ServerOptions(checkout=workspace, require_approval=False)).ensure_may_write("scaffold")
-    with pytest.raises(Exception, match="runs with --read-only"):
-        IntegratorSession(ServerOptions(checkout=workspace, read_only=True)).ensure_may_write("scaffold")

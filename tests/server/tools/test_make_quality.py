@@ -1,4 +1,5 @@
-"""make_quality through the edges people use: a real MCP client (both protocol modes) and the CLI."""
+"""make_quality through a real MCP client (both protocol modes): structured findings, the write gate for fixes,
+long runs as jobs, and bad arguments refused with the choices."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from diffusers_integrator.cli import main
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
 from ...mcp_helpers import call, call_error
-from ...quality.plant import STALE_COPY_PATH, plant_model, plant_stale_copy, plant_unsorted
+from ...quality.plant import STALE_COPY_PATH, plant_stale_copy, plant_unsorted
 
 
 @pytest.mark.anyio
@@ -73,27 +73,3 @@ async def test_bad_arguments_are_refused_with_the_choices(workspace: Path) -> No
     async with Client(server, mode="legacy") as client:
         message = await call_error(client, "make_quality", {"checks": ["black"]})
     assert "ruff-check" in message and "black" in message
-
-
-def test_cli_reports_findings_and_exits_1(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spots = plant_model(workspace)
-    code = main(["quality", "--checkout", str(workspace), "--checks", "ruff-check", "model-code"])
-    out = capsys.readouterr().out
-    assert code == 1
-    unused = spots["unused-import"]
-    assert f"{unused.path}:{unused.line}:8: F401" in out
-    assert f"{spots['einops'].path}:{spots['einops'].line}:1: einops" in out
-
-    code = main(["quality", "--checkout", str(workspace), "--fix", "--checks", "ruff-check", "--json"])
-    data = json.loads(capsys.readouterr().out)
-    assert code == 0 and data["ok"] and data["fixed"][0]["path"] == unused.path
-    assert data["scope"] == "changed (1 file)"
-
-
-def test_cli_explicit_paths(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plant_model(workspace)
-    other = plant_unsorted(workspace)
-    code = main(["quality", "--checkout", str(workspace), "--scope", other.path, "--checks", "ruff-check", "--json"])
-    data = json.loads(capsys.readouterr().out)
-    assert code == 1
-    assert [(f["path"], f["line"], f["code"]) for f in data["findings"]] == [(other.path, other.line, "I001")]

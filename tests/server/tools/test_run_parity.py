@@ -1,11 +1,8 @@
-"""run_parity and the parity CLI on the research-style pair: a clean port passes, a planted bug is localised,
-and specs inside the shipped tree are refused."""
+"""run_parity through a real MCP client on the research-style pair: a clean port passes, a planted bug is
+localised, and specs inside the shipped tree are refused."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,14 +12,7 @@ from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
 from ...mcp_helpers import call, call_error
-from ...parity.specs import research_component
-
-
-def _write_spec(workspace: Path, name: str, text: str) -> str:
-    spec = workspace / ".diffusers-integrator" / "specs" / name
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(text)
-    return spec.relative_to(workspace).as_posix()
+from ...parity.specs import _write_spec, research_component
 
 
 @pytest.mark.anyio
@@ -47,16 +37,3 @@ async def test_a_spec_in_the_shipped_tree_is_refused(workspace: Path) -> None:
     async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
         message = await call_error(client, "run_parity", {"spec": "tests/parity_spec.py"})
     assert ".diffusers-integrator/specs/parity_spec.py" in message
-
-
-def test_the_parity_cli_exit_status_follows_the_verdict(workspace: Path) -> None:
-    broken = workspace / _write_spec(workspace, "broken.py", research_component(mutate="swap_final_modulation"))
-    run = subprocess.run(
-        [sys.executable, "-m", "diffusers_integrator.cli", "parity", str(broken), "--device", "cpu", "--json"],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 1, run.stderr[-2000:]
-    assert json.loads(run.stdout)["status"] == "failed"
