@@ -24,6 +24,7 @@ def in_ci() -> bool:
 def needs(what: str, fix: str) -> NoReturn:
     """Stop a test whose environment lacks `what`. On a developer's machine it skips with the reason and the fix;
     under CI it fails, so a missing clone, client or service never passes as a silent skip."""
+    __tracebackhide__ = True  # the skip or failure points at the test that called it, not at this helper
     message = f"needs {what}: {fix}"
     if in_ci():
         pytest.fail(f"{message} (CI=true: tests never skip in CI)", pytrace=False)
