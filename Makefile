@@ -1,22 +1,33 @@
 # Every target creates or reuses .venv and installs what it needs, so a fresh clone needs only Python 3.10+.
 # PyTorch goes in first from the CPU wheel, so the project's `torch` requirement installs nothing more.
+# Both installs take the exact versions of constraints.txt (`CONSTRAINTS=` installs pyproject's ranges unpinned).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
+CONSTRAINTS ?= constraints.txt
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 INSPECTOR_DIR := .cache/inspector
 INSPECTOR_STAMP := $(INSPECTOR_DIR)/.installed
 NODE_PACKAGE := node-$(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')@22
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow test-all lint format bench inspector clean
+.PHONY: demo test test-slow test-all lint format bench inspector constraints clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_SPEC)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP_INSTALL) $(TORCH_SPEC)
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
+
+# Pin what .venv holds now (after an upgrade the tests passed on): pip freeze less the project, with local version
+# labels such as +cpu dropped so the pins resolve from PyPI too. The header is kept.
+constraints:
+	test -x $(PY) || (echo "no $(VENV): run make test first"; exit 1)
+	{ grep '^#' constraints.txt; $(PY) -m pip freeze --exclude-editable --disable-pip-version-check \
+		| sed -E 's/\+[A-Za-z0-9.]+$$//'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # The MCP Inspector (npm) is the independent client the tests check the server against; it needs Node 22,
 # which the npm registry ships as a package, so nothing depends on the machine's own node.

@@ -1,16 +1,16 @@
 """`run_spec` in a child process: progress, and a structured error for a crashing, hanging or memory-hungry spec.
 
 The SSH test runs when DI_PARITY_SSH_HOST names a host (`user@host:port`) reachable with key auth
-(DI_PARITY_SSH_KEY) whose DI_PARITY_SSH_PYTHON has torch and diffusers; CI runs it against a loopback sshd.
+(DI_PARITY_SSH_KEY) whose DI_PARITY_SSH_PYTHON has torch and diffusers; CI runs it against a loopback sshd
+(.ci/sshd-loopback.sh). Without a host it skips with that fix, and fails under CI=true.
 """
 
 import os
 from pathlib import Path
 
-import pytest
-
 from diffusers_integrator.parity import ParityReport, run_spec
 
+from ..conftest import needs
 from .specs import research_component
 
 
@@ -81,8 +81,13 @@ def test_import_error_in_spec_is_a_spec_error(tmp_path):
     assert "not_a_module_anywhere" in report.error.message
 
 
-@pytest.mark.skipif(not os.environ.get("DI_PARITY_SSH_HOST"), reason="set DI_PARITY_SSH_HOST to test a remote host")
 def test_remote_host_over_ssh(tmp_path):
+    if not os.environ.get("DI_PARITY_SSH_HOST"):
+        needs(
+            "an SSH host for the remote parity path (DI_PARITY_SSH_HOST)",
+            "set DI_PARITY_SSH_HOST=user@host:port (key auth: DI_PARITY_SSH_KEY; DI_PARITY_SSH_PYTHON with torch and "
+            "diffusers), or run `. .ci/sshd-loopback.sh` as root for a loopback sshd on 127.0.0.1:2222",
+        )
     key = os.environ.get("DI_PARITY_SSH_KEY")
     known_hosts = os.environ.get("DI_PARITY_SSH_KNOWN_HOSTS", str(tmp_path / "known_hosts"))
     options = ["-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={known_hosts}"]

@@ -11,6 +11,7 @@ from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.quality import QualityRequest, run_quality
 from diffusers_integrator.quality.ruff_bin import ENV_CACHE, ENV_RUFF
 
+from ..conftest import needs
 from .plant import PKG, STALE_COPY_PATH, line_of, plant_model, plant_stale_copy, plant_unsorted
 
 
@@ -116,7 +117,10 @@ def test_upstream_check_copies_is_used_when_present_and_replaced_when_broken(wor
 
 
 def test_the_shipped_settings_are_diffusers_settings() -> None:
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        needs("Python 3.11+ (tomllib)", "run the suite on Python 3.11 or newer, as CI does")
 
     from diffusers_integrator.quality.ruff_checks import shipped_config
 

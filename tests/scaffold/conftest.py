@@ -1,75 +1,18 @@
-"""Fixtures of the scaffold tests: a tree with a git clone's extras, and running generated code in a tree."""
+"""Helpers of the scaffold tests: running generated code, pytest and ruff in a tree (`clone_tree` and
+`clone_workspace`, the tree with a git clone's extras, are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
-import pytest
-
-from diffusers_integrator.testing.trees import copy_tree, run_git
+from diffusers_integrator.testing.trees import run_git
 
 
-# What a git clone has and the installed wheel lacks. Upstream's files are read from a real clone at test time
-# (never vendored here): $DIFFUSERS_CLONE, or the read-only mirror some development machines carry.
-CLONE_EXTRAS = [
-    "tests/__init__.py",
-    "tests/conftest.py",
-    "tests/testing_utils.py",
-    "tests/models/__init__.py",
-    "tests/models/testing_utils",
-    "tests/models/transformers/__init__.py",
-    "tests/models/autoencoders/__init__.py",
-    "tests/pipelines/__init__.py",
-    "tests/modular_pipelines/__init__.py",
-    "tests/schedulers/__init__.py",
-    "tests/lora/__init__.py",
-    "utils/generate_model_tests.py",
-    "utils/check_doc_toc.py",
-    "utils/check_copies.py",
-    "docs/source/en/_toctree.yml",
-    "pyproject.toml",
-]
-MIRROR = Path("/work/.mirror/huggingface+diffusers")
 RUFF_CONFIG = Path(__file__).resolve().parents[2] / "src/diffusers_integrator/quality/data/ruff-diffusers.toml"
-
-
-def _git_dir_of_a_clone() -> list[str] | None:
-    """git arguments that address a real diffusers clone, or None when this machine has none."""
-    clone = os.environ.get("DIFFUSERS_CLONE")
-    if clone and (Path(clone) / ".git").exists():
-        return ["-C", clone]
-    bare = (
-        next((p for p in MIRROR.rglob("HEAD") if (p.parent / "objects").is_dir()), None) if MIRROR.is_dir() else None
-    )
-    return ["--git-dir", str(bare.parent)] if bare else None
-
-
-@pytest.fixture(scope="session")
-def clone_tree(diffusers_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The installed-package tree plus what only a git clone has (tester mixins, upstream utils, docs toctree)."""
-    git = _git_dir_of_a_clone()
-    if git is None:
-        pytest.skip("needs upstream's clone-only files: set DIFFUSERS_CLONE to a diffusers git clone")
-    tree = copy_tree(diffusers_tree, tmp_path_factory.mktemp("clone") / "diffusers")
-    archive = subprocess.run(["git", *git, "archive", "--format=tar", "HEAD", *CLONE_EXTRAS], capture_output=True)
-    assert archive.returncode == 0, archive.stderr.decode()
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(tree, filter="data")
-    run_git(tree, "add", "-A")
-    run_git(tree, "commit", "-q", "-m", "extras of a git clone")
-    return tree
-
-
-@pytest.fixture
-def clone_workspace(clone_tree: Path, tmp_path: Path) -> Path:
-    """A per-test writable copy of `clone_tree`."""
-    return copy_tree(clone_tree, tmp_path / "clone")
 
 
 def git_status(tree: Path) -> str:

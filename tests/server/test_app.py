@@ -19,6 +19,7 @@ from diffusers_integrator.server import build_server, tool_specs
 from diffusers_integrator.server.descriptions import load_tool_docs
 from diffusers_integrator.server.session import ServerOptions
 
+from ..conftest import needs
 from ..mcp_helpers import call, call_error
 
 
@@ -125,9 +126,10 @@ def _inspector() -> tuple[list[str], dict[str, str]]:
     binary = folder / ".bin" / "mcp-inspector"
     node_bins = sorted(folder.glob("node-*/bin"))
     if not binary.exists() or not node_bins:
-        if os.environ.get("CI"):
-            pytest.fail("The MCP Inspector is not installed: `make inspector` must run before the tests in CI.")
-        pytest.skip("The MCP Inspector is not installed here: run `make inspector` (needs npm).")
+        needs(
+            f"the MCP Inspector (the independent client) in {folder.parent}",
+            "run `make inspector` (needs npm); `make test` installs it first",
+        )
     env = {**os.environ, "PATH": f"{node_bins[0]}{os.pathsep}{os.environ['PATH']}"}
     return [str(binary), "--cli"], env
 
