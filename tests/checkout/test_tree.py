@@ -188,3 +188,85 @@ def test_a_kill_during_a_write_leaves_the_old_or_the_new_file(checkout: Checkout
     # A killed writer may leave its temp file behind; the next write under the lock clears it.
     Checkout.find(checkout.root).write_text("src/diffusers/big.py", "c\n")
     assert not list(target.parent.glob(".big.py.*.tmp"))
+
+
+def test_the_state_folder_ignores_itself_even_when_it_existed_before(checkout: Checkout) -> None:
+    # The user made `specs/` by hand, as the docs say, before any tool used the folder.
+    spec = checkout.root / ".diffusers-integrator" / "specs" / "parity_foo.py"
+    spec.parent.mkdir(parents=True)
+    spec.write_text("def reference(): ...\n")
+    assert checkout.state_dir.is_dir()
+    run_git(checkout.root, "add", "-A")
+    staged = run_git(checkout.root, "diff", "--cached", "--name-only")
+    assert ".diffusers-integrator" not in staged
+    # A .gitignore the user wrote there is theirs: it is kept as it is.
+    (checkout.state_dir / ".gitignore").write_text("*\n# mine\n")
+    assert (checkout.state_dir / ".gitignore").read_text() == "*\n# mine\n"
+
+
+def test_writing_holds_the_whole_read_compute_write(checkout: Checkout) -> None:
+    """Eight threads each read a counter, think, and write it back plus one: no increment may be lost."""
+    import threading
+
+    checkout.write_text("counter.txt", "0\n")
+    copies = [Checkout.find(checkout.root) for _ in range(8)]  # each server finds its own Checkout
+
+    def bump(mine: Checkout) -> None:
+        with mine.writing():
+            value = int(mine.read_text("counter.txt"))
+            time.sleep(0.01)
+            mine.write_text("counter.txt", f"{value + 1}\n")  # takes the lock again: re-entrant
+
+    threads = [threading.Thread(target=bump, args=(mine,)) for mine in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert checkout.read_text("counter.txt") == "8\n"
+
+
+def test_writing_is_reentrant_and_shuts_out_other_threads_and_processes(checkout: Checkout) -> None:
+    import threading
+
+    refused: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            with checkout.writing(timeout_s=0.2):
+                pass
+        except CheckoutError as error:
+            refused.append(str(error))
+
+    with checkout.writing(), checkout.writing():
+        checkout.write_text("a.txt", "a\n")
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        probe = subprocess.run(
+            [sys.executable, "-c", _LOCK_PROBE, str(checkout.root)], capture_output=True, text=True, timeout=60
+        )
+    assert refused and "Retry" in refused[0]
+    assert probe.stdout.strip() == "refused", probe.stderr
+    with checkout.writing(timeout_s=1):  # released on the way out
+        pass
+
+
+_LOCK_PROBE = """
+import sys
+from diffusers_integrator.checkout import Checkout
+from diffusers_integrator.errors import CheckoutError
+try:
+    with Checkout.find(sys.argv[1]).writing(timeout_s=0.3):
+        print("got it")
+except CheckoutError:
+    print("refused")
+"""
+
+
+def test_reading_through_a_symlink_that_leaves_the_tree_is_refused(checkout: Checkout, tmp_path: Path) -> None:
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0\n")
+    (checkout.root / "etc_link").symlink_to(secret.parent)
+    with pytest.raises(CheckoutError, match="outside the checkout"):
+        checkout.read_text("etc_link/passwd")

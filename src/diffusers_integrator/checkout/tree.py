@@ -36,8 +36,27 @@ _WINDOWS_RESERVED = {
     *(f"com{i}" for i in range(1, 10)),
     *(f"lpt{i}" for i in range(1, 10)),
 }
-_THREAD_LOCKS: dict[Path, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
+# How long a tool call waits for another's write before it gives up (a scaffold or quality fix takes seconds).
+WRITER_TIMEOUT_S = 60.0
+
+
+class _RootLock:
+    """The writer lock of one checkout root in this process: a re-entrant thread lock, plus the `flock` that
+    the outermost holder keeps on the state dir's lock file (so other processes wait too)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.depth = 0  # nesting depth of the holding thread; guarded by `lock`
+        self.handle = None  # the open lock file while depth > 0
+
+
+_ROOT_LOCKS: dict[Path, _RootLock] = {}
+_ROOT_LOCKS_GUARD = threading.Lock()
+
+
+def _root_lock(root: Path) -> _RootLock:
+    with _ROOT_LOCKS_GUARD:
+        return _ROOT_LOCKS.setdefault(root, _RootLock())
 
 
 class FileChange(BaseModel):
@@ -134,9 +153,14 @@ class Checkout:
     def state_dir(self) -> Path:
         """`.diffusers-integrator/` in the root, git-ignored: traces, reports, specs, job results."""
         state = self.root / STATE_DIR_NAME
-        if not state.is_dir():
-            state.mkdir(parents=True, exist_ok=True)
-            (state / ".gitignore").write_text("# Working files of diffusers-integrator; never shipped.\n*\n")
+        state.mkdir(parents=True, exist_ok=True)
+        ignore = state / ".gitignore"
+        # Written whenever missing, not only when the folder is new: a user who made `specs/` by hand first must
+        # not have `git add -A` commit traces and reports. A .gitignore already there is the user's: kept.
+        if not ignore.exists():
+            with contextlib.suppress(FileExistsError):
+                with open(ignore, "x", encoding="utf-8") as stream:
+                    stream.write("# Working files of diffusers-integrator; never shipped.\n*\n")
         return state
 
     def diffusers_version(self) -> str | None:
@@ -214,22 +238,46 @@ class Checkout:
     # ------------------------------------------------------------------ writing
 
     @contextlib.contextmanager
-    def writer_lock(self, timeout_s: float = 30.0) -> Iterator[None]:
-        """Serialises writers across threads and processes (an `flock` on a file in the state dir)."""
-        key = self.root.resolve()
-        with _THREAD_LOCKS_GUARD:
-            thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
-        if not thread_lock.acquire(timeout=timeout_s):
-            raise CheckoutError("Another tool call is writing to this checkout.", "Retry when it has finished.")
+    def writing(self, timeout_s: float = WRITER_TIMEOUT_S) -> Iterator[None]:
+        """Holds the checkout's writer lock for a whole read-compute-write.
+
+        A tool call that reads files, computes edits and writes them must hold this around all three, or two
+        calls (threads of one server, or two servers on one checkout) read the same old text and the second
+        write loses the first one's change. Re-entrant for the thread holding it (so `write_files` inside takes
+        it again for free); other threads wait on a per-root lock, other processes on an `flock` of a file in
+        the state dir. Refuses with a `CheckoutError` after `timeout_s`.
+        """
+        root_lock = _root_lock(self.root.resolve())
+        if not root_lock.lock.acquire(timeout=timeout_s):
+            raise CheckoutError(
+                f"Another tool call has been writing to this checkout for over {timeout_s:.0f} s.",
+                "Retry when it has finished.",
+            )
         try:
-            with open(self.state_dir / _LOCK_FILE, "a+") as handle:
-                _acquire_file_lock(handle, timeout_s)
+            root_lock.depth += 1
+            if root_lock.depth == 1:
+                handle = open(self.state_dir / _LOCK_FILE, "a+")  # noqa: SIM115 - held until the outermost exit
                 try:
-                    yield
-                finally:
-                    _release_file_lock(handle)
+                    _acquire_file_lock(handle, timeout_s)
+                except BaseException:
+                    handle.close()
+                    raise
+                root_lock.handle = handle
+            try:
+                yield
+            finally:
+                if root_lock.depth == 1 and root_lock.handle is not None:
+                    handle, root_lock.handle = root_lock.handle, None
+                    try:
+                        _release_file_lock(handle)
+                    finally:
+                        handle.close()
         finally:
-            thread_lock.release()
+            root_lock.depth -= 1
+            root_lock.lock.release()
+
+    # The name write_files and older callers use; the same lock.
+    writer_lock = writing
 
     def write_text(self, path: str | os.PathLike[str], text: str, *, dry_run: bool = False) -> FileChange:
         """Writes one file atomically (see `write_files`)."""
