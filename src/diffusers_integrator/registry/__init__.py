@@ -9,6 +9,7 @@ the pydantic results the MCP tools and the CLI return. Nothing here imports diff
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 
 from ..checkout import Checkout
@@ -57,9 +58,12 @@ def register_names(
     """
     if not symbols:
         raise IntegratorError("No symbols to register.", "Pass at least one {name, module} pair.")
-    tree = CheckoutTree(checkout)
-    edits = register_edits(tree, symbols, backends, package_rel=checkout.package_rel)
-    return _result(checkout, tree, edits, dry_run, register=True)
+    # The read of the inits, the edits and the write are one step under the writer lock: two callers registering
+    # at once would otherwise both edit the same old text and the second write would drop the first's names.
+    with _writing(checkout, dry_run):
+        tree = CheckoutTree(checkout)
+        edits = register_edits(tree, symbols, backends, package_rel=checkout.package_rel)
+        return _result(checkout, tree, edits, dry_run, register=True)
 
 
 def unregister_names(checkout: Checkout, names: list[str], dry_run: bool = False) -> RegistrationResult:
@@ -70,9 +74,15 @@ def unregister_names(checkout: Checkout, names: list[str], dry_run: bool = False
     """
     if not names:
         raise IntegratorError("No names to unregister.", "Pass at least one name.")
-    tree = CheckoutTree(checkout)
-    edits = unregister_edits(tree, list(dict.fromkeys(names)), package_rel=checkout.package_rel)
-    return _result(checkout, tree, edits, dry_run, register=False)
+    with _writing(checkout, dry_run):
+        tree = CheckoutTree(checkout)
+        edits = unregister_edits(tree, list(dict.fromkeys(names)), package_rel=checkout.package_rel)
+        return _result(checkout, tree, edits, dry_run, register=False)
+
+
+def _writing(checkout: Checkout, dry_run: bool) -> contextlib.AbstractContextManager[None]:
+    """The writer lock for a real write; a dry run only reads, so it takes none."""
+    return contextlib.nullcontext() if dry_run else checkout.writing()
 
 
 def _result(
@@ -145,6 +155,10 @@ def check_registration(
             + (f"; showing the first {len(shown)}" if report.truncated else "")
             + "."
         )
+        unknown = sorted(finding.name or "" for finding in findings if finding.code == "not-registered")
+        if unknown:
+            listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            report.summary += f" Registered nowhere: {listed}."
     else:
         report.summary = f"Consistent: {names_checked} names in {files_checked} files checked."
     return report

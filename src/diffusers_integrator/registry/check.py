@@ -57,12 +57,27 @@ def check_tree(tree: SourceTree, names: list[str] | None = None) -> tuple[list[F
     findings += _check_guards(graph, tree)
     findings += _check_sorting(graph)
     findings += _check_dummies(graph, tree)
+    checked = {reg.name for reg in graph.registrations}
     if wanted is not None:
         findings = [f for f in findings if f.name in wanted]
+        # A name asked about that no init registers is a finding too: never "consistent" by skipping it.
+        findings += [_not_registered(name) for name in sorted(wanted - checked)]
     findings = _dedupe(findings)
-    checked = {reg.name for reg in graph.registrations}
     files = len(graph.inits) + sum(1 for rel in generate_dummy_files(tree.read(TOP_INIT) or ""))
-    return findings, len(checked if wanted is None else checked & wanted), files
+    return findings, len(checked if wanted is None else wanted), files
+
+
+def _not_registered(name: str) -> Finding:
+    return Finding(
+        "not-registered",
+        "error",
+        TOP_INIT,
+        None,
+        name,
+        f"{name} is registered in no init (neither `_import_structure` nor TYPE_CHECKING) of the tree.",
+        f"Check the spelling; if {name} is new, register it with register_lazy_import.",
+        False,
+    )
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..checkout import Checkout
+from ..errors import CheckoutError
 from .model import ParsedInit, parse_init
 
 
@@ -45,7 +46,8 @@ class CheckoutTree:
 
     def read(self, rel: str) -> str | None:
         if rel not in self._cache:
-            path = self.checkout.package_dir / rel
+            # Confined like every other access: a symlink in the tree that leads outside it is refused, never read.
+            path = self.checkout.resolve(rel, package=True)
             try:
                 self._cache[rel] = path.read_text(encoding="utf-8").replace("\r\n", "\n")
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -57,7 +59,10 @@ class CheckoutTree:
         pattern = re.compile(rf"\b{re.escape(word)}\b")
         for path in self.checkout.package_dir.rglob("*.py"):
             rel = path.relative_to(self.checkout.package_dir).as_posix()
-            text = self.read(rel)
+            try:
+                text = self.read(rel)
+            except CheckoutError:  # a file that is not the tree's own (a symlink out of it) mentions nothing
+                continue
             if text is not None and word in text and pattern.search(text):
                 found.add(rel)
         return found
