@@ -36,11 +36,11 @@ FLOORS: dict[str, int] = {
     "parity": 3,
     "quality": 4,
     "scaffold": 4,
-    "evals": 5,
     "testing": 5,
+    "evals": 6,
     "server": 6,
-    "demo": 6,
-    "cli": 7,
+    "demo": 7,
+    "cli": 8,
 }
 CORE_TOP_FLOOR = 4
 # Third-party packages only the edges may import.

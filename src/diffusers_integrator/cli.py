@@ -254,6 +254,38 @@ def _convert(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
+def _eval(args: argparse.Namespace) -> int:
+    if args.action == "run":
+        from .evals.run import render_summary, run_evals
+
+        summary = run_evals(
+            args.cases or None,
+            model=args.model,
+            workers=args.workers,
+            report_dir=Path(args.report),
+            epochs=args.epochs,
+        )
+        print(summary.model_dump_json(indent=2) if args.json else render_summary(summary))
+        return 0 if summary.as_expected else 1
+    if args.action == "record":
+        from .checkout import Checkout
+        from .evals.cases import cases_dir
+        from .evals.record import record_case
+
+        root = Path(args.into) if args.into else cases_dir()
+        folder = record_case(
+            Checkout.find(args.checkout), args.case, root, session=args.session, title=args.title, prompt=args.prompt
+        )
+        print(f"recorded {folder}: replay it with `diffusers-integrator eval run {args.case}`")
+        return 0
+    from .evals.cases import load_cases
+
+    for case in load_cases(args.cases or None):
+        lowers = f"  lowers: {', '.join(case.lowers)}" if case.lowers else ""
+        print(f"{case.id:<32} {case.kind:<14} {len(case.turns):>3} turns  {case.title}{lowers}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -427,6 +459,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
         sub.add_argument("--json", action="store_true")
     sessions.set_defaults(run=_sessions)
+    evals = commands.add_parser("eval", help="Replay recorded integrations through the server and score the tree.")
+    eval_actions = evals.add_subparsers(dest="action", required=True, metavar="ACTION")
+    eval_run = eval_actions.add_parser(
+        "run", help="Run cases (offline replay, or live with --model) and score them (exit 1 unless as expected)."
+    )
+    eval_run.add_argument("cases", nargs="*", help="Case ids or prefixes (default: every case in evals/cases).")
+    eval_run.add_argument("--model", help="A live model, e.g. anthropic/claude-sonnet-4-5 (default: replay).")
+    eval_run.add_argument("--workers", type=int, default=1, help="Cases run in parallel (default 1).")
+    eval_run.add_argument("--epochs", type=int, default=1, help="Runs of each case (default 1).")
+    eval_run.add_argument("--report", default="eval-report", help="Folder for the Inspect log and summary.md.")
+    eval_run.add_argument("--json", action="store_true")
+    eval_record = eval_actions.add_parser("record", help="Turn a session of a checkout into an eval case.")
+    eval_record.add_argument("session", nargs="?", default=None, help="Session id or prefix (default: latest).")
+    eval_record.add_argument("--case", required=True, help="The new case's id (its folder name).")
+    eval_record.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
+    eval_record.add_argument("--into", help="Cases folder (default: this project's evals/cases).")
+    eval_record.add_argument("--title", default="")
+    eval_record.add_argument("--prompt", default="", help="What the human asked the agent to do.")
+    eval_show = eval_actions.add_parser("show", help="List the cases: id, kind, turns, title.")
+    eval_show.add_argument("cases", nargs="*")
+    evals.set_defaults(run=_eval)
     return parser
 
 

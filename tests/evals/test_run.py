@@ -1,0 +1,71 @@
+"""Every shipped case replayed offline through the real server (Inspect's agent loop, stdio, a real tree).
+
+The TinyDiT integration passes every check; each planted fault fails exactly the checks it names, so a
+scorer that stops seeing its fault, or starts failing good work, breaks this test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diffusers_integrator.evals.cases import load_cases
+from diffusers_integrator.evals.checks import CHECKS
+from diffusers_integrator.evals.run import EvalSummary, run_evals
+
+
+CASES = [case.id for case in load_cases()]
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory: pytest.TempPathFactory) -> EvalSummary:
+    return run_evals(report_dir=tmp_path_factory.mktemp("evals"), workers=2)
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_each_case_fails_exactly_what_it_should(summary: EvalSummary, case_id: str) -> None:
+    case = next(c for c in summary.cases if c.case == case_id)
+    assert set(case.verdicts) == set(CHECKS), "every check scored the case"
+    failed = sorted(check for check, passed in case.verdicts.items() if not passed)
+    assert failed == sorted(case.expected_failures), {check: case.explanations[check] for check in failed}
+    assert all(case.explanations[check] for check in CHECKS), "every verdict explains itself"
+
+
+def test_the_summary_and_the_inspect_log_are_written(summary: EvalSummary) -> None:
+    assert summary.as_expected
+    report = Path(summary.log).parent.parent
+    assert (
+        "| tinydit | integration | pass | pass | pass | pass | pass | pass | pass | yes |"
+        in (report / "summary.md").read_text()
+    )
+    assert json.loads((report / "summary.json").read_text())["cases"]
+    assert Path(summary.log).is_file() and summary.log.endswith(".eval")
+
+
+def test_a_demo_session_records_as_the_shipped_tinydit_case(tmp_path: Path) -> None:
+    demo = subprocess.run(
+        [sys.executable, "-m", "diffusers_integrator.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    record = subprocess.run(
+        [sys.executable, "-m", "diffusers_integrator.cli", "eval", "record", "--case", "again"]
+        + ["--checkout", str(tmp_path / "demo" / "diffusers"), "--into", str(tmp_path / "cases")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert record.returncode == 0, record.stderr
+    recorded = load_cases(root=tmp_path / "cases")[0]
+    shipped = load_cases(["tinydit"])[0]
+    assert [t.tool for t in recorded.turns] == [t.tool for t in shipped.turns]
+    assert recorded.expect.names == shipped.expect.names and recorded.expect.files == shipped.expect.files
+    assert recorded.expect.parity == shipped.expect.parity
+    for turn in recorded.turns:
+        assert "plan-" not in json.dumps(turn.arguments), "issued ids are recorded as $refs"
