@@ -256,7 +256,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     if args.action == "run":
-        from .evals.run import render_summary, run_evals
+        from .evals.report import render_markdown
+        from .evals.run import run_evals
 
         summary = run_evals(
             args.cases or None,
@@ -265,7 +266,7 @@ def _eval(args: argparse.Namespace) -> int:
             report_dir=Path(args.report),
             epochs=args.epochs,
         )
-        print(summary.model_dump_json(indent=2) if args.json else render_summary(summary))
+        print(summary.model_dump_json(indent=2) if args.json else render_markdown(summary))
         return 0 if summary.as_expected else 1
     if args.action == "record":
         from .checkout import Checkout
@@ -469,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_run.add_argument("--workers", type=int, default=1, help="Cases run in parallel (default 1).")
     eval_run.add_argument("--epochs", type=int, default=1, help="Runs of each case (default 1).")
     eval_run.add_argument("--report", default="eval-report", help="Folder for the Inspect log and summary.md.")
+    eval_run.add_argument("--keep-trees", action="store_true", help="Keep each case's tree (default: removed).")
     eval_run.add_argument("--json", action="store_true")
     eval_record = eval_actions.add_parser("record", help="Turn a session of a checkout into an eval case.")
     eval_record.add_argument("session", nargs="?", default=None, help="Session id or prefix (default: latest).")

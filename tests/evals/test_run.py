@@ -7,15 +7,20 @@ scorer that stops seeing its fault, or starts failing good work, breaks this tes
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from diffusers_integrator.evals.cases import load_cases
 from diffusers_integrator.evals.checks import CHECKS
-from diffusers_integrator.evals.run import EvalSummary, run_evals
+from diffusers_integrator.evals.run import run_evals
+from diffusers_integrator.evals.summary import EvalSummary
+
+from ..conftest import needs
 
 
 CASES = [case.id for case in load_cases()]
@@ -69,3 +74,35 @@ def test_a_demo_session_records_as_the_shipped_tinydit_case(tmp_path: Path) -> N
     assert recorded.expect.parity == shipped.expect.parity
     for turn in recorded.turns:
         assert "plan-" not in json.dumps(turn.arguments), "issued ids are recorded as $refs"
+
+
+# The page's cell colours (evals/report.py): what the screenshot must show for the shipped cases.
+PASS, PLANTED, FAIL = (0x1A, 0x7F, 0x37), (0x9A, 0x67, 0x00), (0xCF, 0x22, 0x2E)
+
+
+def test_the_report_page_shows_the_scores_in_a_real_browser(summary: EvalSummary, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        needs("Debian's chromium (headless) to open the report page", "apt-get install chromium")
+    page = Path(summary.log).parent.parent / "index.html"
+    shot = tmp_path / "report.png"
+    browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    run = subprocess.run(
+        [*browser, f"--screenshot={shot}", "--window-size=1600,1400", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.is_file(), run.stderr[-2000:]
+    from PIL import Image
+
+    colours = Counter(Image.open(shot).convert("RGB").getdata())
+    cases = len(summary.cases)
+    planted = sum(len(case.expected_failures) for case in summary.cases)
+    # Each cell is dozens of pixels wide: every pass and planted cell shows; no unexpected failure does.
+    assert colours[PASS] > 400 * (cases * len(CHECKS) - planted) * 0.5
+    assert colours[PLANTED] > 400 * planted * 0.5
+    assert colours[FAIL] == 0
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert f"{cases}/{cases} cases as expected" in dom
+    assert dom.count('class="plots"') >= 1 and ".png" in dom

@@ -1,43 +1,20 @@
 """`diffusers-integrator eval run`: the Inspect task over the chosen cases, then a summary of every score.
 
-Inspect writes its own log (open it with `inspect view --log-dir DIR`); we add `summary.md` and
-`summary.json` beside it: per case, each check's verdict and explanation, and per check the share of cases
-that passed it. The exit status says whether every case met its expectation: an ordinary case passes every
+Inspect writes its own log (open it with `inspect view --log-dir DIR`); `report.py` adds our summary beside
+it: per case, each check's verdict and explanation, per check the share of cases that passed it, the parity
+plots, and a static page with Inspect's own viewer bundled. The exit status says whether every case met its expectation: an ordinary case passes every
 check; a planted-fault case fails exactly the checks it names in `lowers` and passes the rest.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
-
-from pydantic import BaseModel
 
 from .cases import load_cases
 from .checks import CHECKS
-
-
-class CaseScore(BaseModel):
-    case: str
-    kind: str
-    verdicts: dict[str, bool]
-    explanations: dict[str, str]
-    expected_failures: list[str]
-
-    @property
-    def as_expected(self) -> bool:
-        failed = sorted(check for check, passed in self.verdicts.items() if not passed)
-        return failed == sorted(self.expected_failures)
-
-
-class EvalSummary(BaseModel):
-    log: str
-    cases: list[CaseScore]
-    pass_rates: dict[str, float]
-
-    @property
-    def as_expected(self) -> bool:
-        return bool(self.cases) and all(case.as_expected for case in self.cases)
+from .report import write_report
+from .summary import CaseScore, EvalSummary
 
 
 def run_evals(
@@ -47,6 +24,8 @@ def run_evals(
     workers: int = 1,
     report_dir: Path = Path("eval-report"),
     epochs: int = 1,
+    bundle: bool = True,
+    keep_trees: bool = False,
 ) -> EvalSummary:
     """Runs the task (offline replay unless `model` names a real model) and writes the summary."""
     from inspect_ai import eval as inspect_eval
@@ -69,8 +48,9 @@ def run_evals(
     log = logs[0]
     expected = {case.id: case.lowers for case in cases}
     kinds = {case.id: case.kind for case in cases}
-    scored = []
+    scored, trees = [], {}
     for sample in log.samples or []:
+        trees[str(sample.id)] = str((sample.store or {}).get("tree", ""))
         scores = sample.scores or {}
         scored.append(
             CaseScore(
@@ -85,48 +65,10 @@ def run_evals(
         check: sum(case.verdicts.get(check, False) for case in scored) / len(scored) if scored else 0.0
         for check in CHECKS
     }
-    summary = EvalSummary(log=log.location, cases=scored, pass_rates=rates)
-    write_summary(summary, report_dir)
+    summary = EvalSummary(log=log.location, cases=scored, pass_rates=rates, trees=trees)
+    write_report(summary, report_dir, bundle=bundle)
+    if not keep_trees:
+        for tree in trees.values():
+            if tree:  # <workdir>/eval-<case>-XXXX/session/diffusers: the case's whole folder goes
+                shutil.rmtree(Path(tree).parent.parent, ignore_errors=True)
     return summary
-
-
-def write_summary(summary: EvalSummary, report_dir: Path) -> tuple[Path, Path]:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    md, js = report_dir / "summary.md", report_dir / "summary.json"
-    js.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
-    md.write_text(render_summary(summary), encoding="utf-8")
-    return md, js
-
-
-def render_summary(summary: EvalSummary) -> str:
-    header = "| case | kind | " + " | ".join(CHECKS) + " | as expected |"
-    lines = [
-        "# Eval summary",
-        "",
-        f"Inspect log: `{summary.log}` (open with `inspect view`).",
-        "",
-        header,
-        "|" + "---|" * (len(CHECKS) + 3),
-    ]
-    for case in summary.cases:
-        marks = []
-        for check in CHECKS:
-            passed = case.verdicts.get(check)
-            expected_fail = check in case.expected_failures
-            marks.append(
-                "–" if passed is None else ("pass" if passed else ("fail (planted)" if expected_fail else "FAIL"))
-            )
-        lines.append(f"| {case.case} | {case.kind} | {' | '.join(marks)} | {'yes' if case.as_expected else 'NO'} |")
-    lines += ["", "Pass rate per check: " + ", ".join(f"{c} {r:.0%}" for c, r in summary.pass_rates.items()), ""]
-    for case in summary.cases:
-        lines += [f"## {case.case}", ""]
-        lines += [
-            f"- **{check}**: {'pass' if case.verdicts.get(check) else 'fail'} — {text}"
-            for check, text in case.explanations.items()
-        ]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def summary_json(summary: EvalSummary) -> str:
-    return json.dumps(summary.model_dump(mode="json"), indent=2)
