@@ -50,6 +50,16 @@ def test_the_wheel_ships_skills_and_tool_descriptions(wheel: tuple[set[str], Pat
     assert Path(found.strip()) == unpacked / "diffusers_integrator" / "_data" / "tools"
 
 
+def test_the_wheel_ships_the_eval_cases_and_the_parity_data(wheel: tuple[set[str], Path]) -> None:
+    names, unpacked = wheel
+    assert "diffusers_integrator/_data/evals/cases/tinydit/case.yaml" in names
+    assert "diffusers_integrator/parity/data/divergence_causes.json" in names
+    listed = _run_installed(
+        unpacked, "from diffusers_integrator.evals.cases import load_cases; print(len(load_cases()))"
+    )
+    assert int(listed.strip()) >= 2
+
+
 def test_the_wheel_ships_every_template_and_renders_from_it(wheel: tuple[set[str], Path]) -> None:
     names, unpacked = wheel
     templates = sorted(path.relative_to(TEMPLATES).as_posix() for path in TEMPLATES.rglob("*.j2"))
