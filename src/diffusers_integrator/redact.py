@@ -6,6 +6,7 @@ under secret-looking keys are replaced before anything is written.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -72,3 +73,41 @@ class Scrubber:
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value
+
+
+def scrub_text(value: str) -> str:
+    """`Scrubber().text`, for a one-off string (the scrubber reads the environment each time)."""
+    return Scrubber().text(value)
+
+
+def safe_file_name(name: str, fallback: str) -> str:
+    """`name` for a file the product writes, or `fallback` when the name itself would carry a secret."""
+    return name if Scrubber().text(name) == name else fallback
+
+
+class ScrubbingFilter(logging.Filter):
+    """A logging filter for handlers: the message, its arguments and any traceback leave scrubbed.
+
+    A traceback is formatted here, scrubbed and appended to the message (and `exc_info` dropped), so handlers
+    that render tracebacks themselves (rich) cannot print an unscrubbed one.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub = Scrubber()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler's own error path
+            return True
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = scrub.text(message), None
+        return True
+
+
+def scrub_log_handlers(logger: logging.Logger | None = None) -> None:
+    """Adds a `ScrubbingFilter` to every handler of `logger` (default: the root logger) that lacks one."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(existing, ScrubbingFilter) for existing in handler.filters):
+            handler.addFilter(ScrubbingFilter())

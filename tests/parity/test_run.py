@@ -66,3 +66,53 @@ def test_the_report_goes_under_the_checkouts_state_folder(workspace: Path) -> No
     reports = workspace / ".diffusers-integrator" / "reports"
     assert Path(report.files["json"]).parent.parent == reports
     assert Path(report.files["json"]).parent.name.startswith("clean-")
+
+
+def test_a_spec_at_the_tree_root_is_refused_and_never_runs(workspace: Path) -> None:
+    """Issue 15 #3: a spec at the tree root ran (and wrote outside the tree). Specs run only from specs/."""
+    marker = workspace.parent / "ran-outside.txt"
+    (workspace / "parity_spec.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    for rel in ("parity_spec.py", ".diffusers-integrator/parity_spec.py"):
+        if rel.startswith(".diffusers-integrator/"):
+            (workspace / rel).parent.mkdir(exist_ok=True)
+            (workspace / rel).write_text((workspace / "parity_spec.py").read_text())
+        with pytest.raises(IntegratorError) as refused:
+            run_parity(Checkout.find(workspace), RunParityRequest(spec=rel))
+        assert "not under `.diffusers-integrator/specs/`" in str(refused.value)
+        assert "running a spec executes it" in str(refused.value)
+    assert not marker.exists()
+
+
+def test_a_symlink_in_specs_that_leads_elsewhere_in_the_tree_is_refused(workspace: Path) -> None:
+    (workspace / "parity_spec.py").write_text(research_component())
+    link = workspace / ".diffusers-integrator" / "specs" / "linked.py"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(workspace / "parity_spec.py")
+    with pytest.raises(IntegratorError, match="leads out of"):
+        run_parity(Checkout.find(workspace), RunParityRequest(spec=".diffusers-integrator/specs/linked.py"))
+
+
+@pytest.mark.parametrize("host", ["-V", "-Qcipher", "-oProxyCommand=x", "gpu-box", "me@", "me@host:port", "a b@c"])
+def test_host_must_be_user_at_host_and_port(host: str) -> None:
+    """Issue 15 #2: `host="-V"` ran `ssh -V`. The field takes only user@host[:port], and says so."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        RunParityRequest(spec=".diffusers-integrator/specs/a.py", host=host)
+    assert refused.value.errors()[0]["loc"] == ("host",)
+
+
+def test_good_hosts_pass() -> None:
+    for host in ("me@gpu-box", "me@gpu-box.lab.example.com:2222", "ci_user@10.0.0.7:22"):
+        assert RunParityRequest(spec=".diffusers-integrator/specs/a.py", host=host).host == host
+
+
+def test_a_5000_character_spec_name_is_refused_naming_the_field(workspace: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        RunParityRequest(spec="y" * 5000)
+    assert refused.value.errors()[0]["loc"] == ("spec",)
+    with pytest.raises(IntegratorError, match="`spec`") as too_long:
+        run_parity(Checkout.find(workspace), RunParityRequest(spec=".diffusers-integrator/specs/" + "y" * 300 + ".py"))
+    assert len(str(too_long.value)) < 1000

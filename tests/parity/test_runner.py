@@ -121,3 +121,120 @@ def test_unreachable_host_is_a_remote_error(tmp_path):
     )
     assert report.status == "error" and report.error.kind == "remote"
     assert "ssh" in report.error.fix
+
+
+def test_a_spec_that_exits_with_status_3_is_a_crash_not_a_memory_overrun(tmp_path):
+    """Issue 15 #9: the memory watchdog's exit status was read as "memory" whoever exited with it."""
+    spec = _spec(
+        tmp_path,
+        "import os\ndef reference():\n    os._exit(3)\ndef candidate():\n    pass\ndef inputs():\n    return {}\n",
+    )
+    report = run_spec(spec, tmp_path / "out", timeout_s=120)
+    assert report.error.kind == "crash", report.error
+    assert "exit status 3" in report.error.message
+
+
+def test_a_one_terabyte_allocation_is_a_memory_error_not_a_spec_error(tmp_path):
+    """Issue 15 #9: torch's allocator raises RuntimeError("can't allocate memory"), which read as a spec bug."""
+    spec = _spec(
+        tmp_path,
+        "import torch\ndef reference():\n    return torch.empty(2**40, dtype=torch.uint8)\n"
+        "def candidate():\n    pass\ndef inputs():\n    return {}\n",
+    )
+    report = run_spec(spec, tmp_path / "out", timeout_s=120)
+    assert report.error.kind == "memory", report.error
+    assert "more host memory than there is" in report.error.message
+
+
+FAKE_KEY = "sk-ant-api03-RUNNERfakeRUNNERfake0123456789"
+
+
+def test_the_spec_gets_no_secret_and_its_report_files_carry_none(tmp_path, monkeypatch):
+    """Issue 15 #6: the spec inherited $ANTHROPIC_API_KEY, and child.log, summary.txt and report.json carried it."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "opaque-value-for-the-runner-1234")
+    spec = _spec(
+        tmp_path,
+        "import os\n"
+        "print('child sees', os.environ.get('ANTHROPIC_API_KEY'), os.environ.get('MY_SERVICE_TOKEN'))\n"
+        f"LEAK = {FAKE_KEY!r} + ' ' + 'opaque-value-for-the-runner-1234'\n"  # as if read from a file
+        "def reference():\n    print('leaking', LEAK)\n    raise RuntimeError('boom ' + LEAK)\n"
+        "def candidate():\n    pass\ndef inputs():\n    return {}\n",
+    )
+    report = run_spec(spec, tmp_path / "out", timeout_s=120)
+    assert report.error.kind == "spec" and "boom" in report.error.message
+    log = (tmp_path / "out" / "child.log").read_text()
+    assert "child sees None None" in log
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            text = path.read_text(errors="replace")
+            assert FAKE_KEY not in text and "opaque-value-for-the-runner-1234" not in text, path.name
+    assert FAKE_KEY not in report.model_dump_json()
+
+
+def test_the_child_environment_keeps_what_torch_needs_and_no_secret():
+    from diffusers_integrator.parity.runner import child_environment
+
+    env = child_environment(
+        {
+            "PATH": "/usr/bin",
+            "HOME": "/home/me",
+            "CUDA_VISIBLE_DEVICES": "0",
+            "LC_ALL": "C.UTF-8",
+            "HF_HOME": "/cache/hf",
+            "HF_TOKEN": "hf_secret",
+            "ANTHROPIC_API_KEY": "sk-ant-x",
+            "TORCH_AUTH_SECRET": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "RANDOM_APP_SETTING": "x",
+        }
+    )
+    assert env == {
+        "PATH": "/usr/bin",
+        "HOME": "/home/me",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "LC_ALL": "C.UTF-8",
+        "HF_HOME": "/cache/hf",
+    }
+
+
+_FAKE_SSH = """#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_SSH_LOG"
+case "$*" in
+  *mktemp*) echo /tmp/di-parity.fake01 ;;
+  *"tar czf"*) echo "aes128-ctr aes192-ctr aes256-ctr (what ssh -Q cipher prints, not a tarball)" ;;
+  *) cat > /dev/null ;;
+esac
+exit 0
+"""
+
+
+def _fake_ssh(tmp_path: Path, monkeypatch) -> Path:
+    """An `ssh` on PATH that records its arguments and answers like a host that sends back no archive."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "ssh").write_text(_FAKE_SSH)
+    (folder / "ssh").chmod(0o755)
+    log = tmp_path / "ssh.log"
+    log.write_text("")
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SSH_LOG", str(log))
+    return log
+
+
+def test_ssh_options_end_before_the_host_and_a_non_archive_is_a_remote_error(tmp_path, monkeypatch):
+    """Issue 15 #2: `-Qcipher` as host made ssh print its ciphers, and a bare tarfile.ReadError escaped."""
+    log = _fake_ssh(tmp_path, monkeypatch)
+    report = run_spec(_spec(tmp_path, research_component(depth=1)), tmp_path / "out", host="me@gpu-box:2222")
+    assert report.status == "error" and report.error.kind == "remote"
+    assert "not a readable archive" in report.error.message
+    calls = log.read_text().splitlines()
+    assert calls and all(" -p 2222 -- me@gpu-box " in f" {call} " for call in calls), calls
+
+
+def test_a_host_that_reads_as_an_ssh_option_never_reaches_ssh(tmp_path, monkeypatch):
+    log = _fake_ssh(tmp_path, monkeypatch)
+    for host in ("-V", "-Qcipher", "-oProxyCommand=touch /tmp/pwned", "me@-oProxyCommand=x", "me@host;reboot"):
+        report = run_spec(_spec(tmp_path, "x = 1\n"), tmp_path / "out", host=host)
+        assert report.error.kind == "remote" and "refused before running ssh" in report.error.message, host
+    assert log.read_text() == ""

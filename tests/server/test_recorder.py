@@ -66,15 +66,18 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
     )
     server = server_with_a_write_tool(workspace, monkeypatch)
     async with Client(server, mode=mode, elicitation_callback=human) as client:
-        await call(client, "ask_user_question", {"questions": [QUESTION]})
+        asked = await call(client, "ask_user_question", {"questions": [QUESTION]})
         await call_error(client, "write_note", {"path": "NOTES.md", "text": "early"})
-        await call(client, "confirm_plan", PLAN)
+        planned = await call(client, "confirm_plan", PLAN)
         await call(client, "write_note", {"path": "NOTES.md", "text": f"token {FAKE_HF}\n"})
         await call_error(
             client, "record_answer", {"plan_id": "plan-7", "verdict": "accept", "human_reply": f"yes {FAKE_PASSWORD}"}
         )
         await call(client, "job_status", {"wait_s": 0})
 
+    # Ids are random (no client can name another's plan): take them from the answers.
+    questions_id, plan_id = asked["question_set_id"], planned["plan_id"]
+    assert questions_id.startswith("questions-") and plan_id.startswith("plan-") and len(plan_id) > 10
     session = server.integrator_session
     path = session.traces.path
     assert path == workspace / ".diffusers-integrator" / "sessions" / f"{session.session_id}.jsonl"
@@ -94,7 +97,7 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
     ]
     approval = {
         "kind": "approval",
-        "plan_id": "plan-1",
+        "plan_id": plan_id,
         "plan_digest": None,  # filled in below, from the arguments
         "form": "answered",
         "via": "elicitation",
@@ -132,7 +135,7 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
                 ]
             },
             "result": {
-                "question_set_id": "questions-1",
+                "question_set_id": questions_id,
                 "form": "answered",
                 "via": "elicitation",
                 "answers": answers,
@@ -143,7 +146,7 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
             "is_error": False,
             "interaction": {
                 "kind": "answers",
-                "question_set_id": "questions-1",
+                "question_set_id": questions_id,
                 "form": "answered",
                 "via": "elicitation",
                 "answers": answers,
@@ -184,7 +187,7 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
                 "notes": "Weights need HF_TOKEN=[redacted:$HF_TOKEN]; the mirror password is [redacted:$MIRROR_PASSWORD].",
             },
             "result": {
-                "plan_id": "plan-1",
+                "plan_id": plan_id,
                 "plan_digest": approval["plan_digest"],
                 "form": "answered",
                 "via": "elicitation",
@@ -193,7 +196,8 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
                 "plan_status": "approved",
                 "may_write": True,
                 "plan_markdown": None,
-                "next_step": "plan-1 is approved; write tools are allowed now. Read it back any time at plan://current.",
+                "next_step": f"{plan_id} is approved; write tools are allowed now. Read it back any time at "
+                "plan://current.",
             },
             "error": None,
             "is_error": False,
@@ -213,7 +217,7 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
             },
             "error": None,
             "is_error": False,
-            "interaction": {"kind": "write", "approved_plan": "plan-1"},
+            "interaction": {"kind": "write", "approved_plan": plan_id},
         },
         {
             "kind": "call",
@@ -223,12 +227,13 @@ async def test_scripted_session_trace(workspace: Path, mode: str, monkeypatch: p
                 "question_set_id": None,
                 "answers": [],
                 "plan_id": "plan-7",
+                "plan_digest": None,
                 "verdict": "accept",
                 "note": None,
                 "human_reply": "yes [redacted:$MIRROR_PASSWORD]",
             },
             "result": None,
-            "error": "No plan 'plan-7' in this session (known: plan-1). Pass the plan_id that confirm_plan returned.",
+            "error": f"No plan 'plan-7' in this session (known: {plan_id}). Pass the plan_id that confirm_plan returned.",
             "is_error": True,
             "interaction": None,
         },

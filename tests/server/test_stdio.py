@@ -39,18 +39,20 @@ async def test_stdio_session(workspace: Path, mode: str) -> None:
         asked = await call(client, "ask_user_question", QUESTIONS)
         approved = await call(client, "confirm_plan", PLAN)
         plan = json.loads((await client.read_resource("plan://current")).contents[0].text)
-    assert asked["form"] == "answered" and asked["answers"][0]["note"] == f"token {FAKE_TOKEN}"
-    assert approved["plan_status"] == "approved" and plan["approved"] and plan["plan_id"] == "plan-1"
+    # Responses are scrubbed like traces: the secret the human typed never reaches the agent either.
+    assert asked["form"] == "answered" and asked["answers"][0]["note"] == "token [redacted:$HF_TOKEN]"
+    plan_id = approved["plan_id"]
+    assert approved["plan_status"] == "approved" and plan["approved"] and plan["plan_id"] == plan_id
     assert len(human.forms) == 2
 
     listed = _cli("sessions", "list", "--checkout", str(workspace), "--json")
     assert listed.returncode == 0, listed.stderr
     (session,) = json.loads(listed.stdout)["sessions"]
-    assert session["calls"] == 2 and session["errors"] == 0 and session["approved_plan"] == "plan-1"
+    assert session["calls"] == 2 and session["errors"] == 0 and session["approved_plan"] == plan_id
     assert session["protocol_version"] == PROTOCOL[mode]
     shown = _cli("sessions", "show", session["session_id"][:17], "--checkout", str(workspace))
     assert shown.returncode == 0, shown.stderr
-    assert "ask_user_question" in shown.stdout and "plan-1: accept (elicitation) -> approved" in shown.stdout
+    assert "ask_user_question" in shown.stdout and f"{plan_id}: accept (elicitation) -> approved" in shown.stdout
     trace = (workspace / session["path"]).read_text()
     assert FAKE_TOKEN not in trace and "[redacted:$HF_TOKEN]" in trace
 

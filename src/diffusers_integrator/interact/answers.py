@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from ..errors import IntegratorError
-from .approvals import Approvals
+from .approvals import Approvals, PlanRecord
 from .forms import HumanReply
 from .plan import ConfirmPlanResult, IntegrationPlan, PlanStatus, Verdict, verdict_next_step
 from .questions import (
@@ -43,9 +43,17 @@ class ChatAnswer(BaseModel):
 class RecordAnswerRequest(BaseModel):
     """Arguments of `record_answer`: either answers to a question set, or a verdict on a plan."""
 
-    question_set_id: str | None = Field(default=None, description="The question set the answers belong to.")
+    question_set_id: str | None = Field(
+        default=None, max_length=100, description="The question set the answers belong to."
+    )
     answers: list[ChatAnswer] = Field(default_factory=list, description="One answer per question of that set.")
-    plan_id: str | None = Field(default=None, description="The plan the verdict is about.")
+    plan_id: str | None = Field(default=None, max_length=100, description="The plan the verdict is about.")
+    plan_digest: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The plan_digest confirm_plan returned with that plan_id: binds the verdict to exactly the plan "
+        "the human saw (a mismatch is refused). Always pass it with a verdict.",
+    )
     verdict: Verdict | None = Field(default=None, description="The human's verdict on that plan.")
     note: str | None = Field(
         default=None, max_length=MAX_NOTE, description="The human's note: what to change, or why."
@@ -64,6 +72,8 @@ class RecordAnswerRequest(BaseModel):
             raise ValueError("answers to a question set need `answers` (one per question) and no `verdict`")
         if self.plan_id is not None and (self.verdict is None or self.answers):
             raise ValueError("a plan needs a `verdict` (accept, decline or amend) and no `answers`")
+        if self.question_set_id is not None and self.plan_digest is not None:
+            raise ValueError("plan_digest belongs to a plan verdict, not to answers of a question set")
         if self.verdict == "amend" and not (self.note or "").strip():
             raise ValueError("an `amend` verdict needs the human's note saying what to change")
         return self
@@ -107,8 +117,14 @@ def record_answer(approvals: Approvals, request: RecordAnswerRequest) -> RecordA
     if request.plan_id is not None:
         assert request.verdict is not None  # the input model's validator guarantees it
         note = (request.note or "").strip() or None
+        revoking = approvals.approved
         record = approvals.settle_plan(
-            request.plan_id, request.verdict, via="chat", note=note, human_reply=request.human_reply
+            request.plan_id,
+            request.verdict,
+            via="chat",
+            note=note,
+            human_reply=request.human_reply,
+            digest=request.plan_digest,
         )
         return RecordAnswerResult(
             kind="verdict",
@@ -118,7 +134,7 @@ def record_answer(approvals: Approvals, request: RecordAnswerRequest) -> RecordA
             note=note,
             plan_status=record.status,
             may_write=approvals.may_write,
-            next_step=verdict_next_step(record.id, request.verdict, note),
+            next_step=verdict_next_step(record.id, request.verdict, note, revoked=_revoked(revoking, record)),
         )
     assert request.question_set_id is not None
     record = approvals.question_set(request.question_set_id)
@@ -219,6 +235,7 @@ def confirm_plan(approvals: Approvals, request: IntegrationPlan, reply: HumanRep
     if reply.action == "accept" and reply.data is not None:
         verdict: Verdict = reply.data.decision  # type: ignore[attr-defined]
         note = (reply.data.note or "").strip() or None  # type: ignore[attr-defined]
+        revoking = approvals.approved
         record = approvals.settle_plan(record.id, verdict, via="elicitation", note=note, human_reply=None)
         return ConfirmPlanResult(
             **base,
@@ -228,7 +245,7 @@ def confirm_plan(approvals: Approvals, request: IntegrationPlan, reply: HumanRep
             note=note,
             plan_status=record.status,
             may_write=approvals.may_write,
-            next_step=verdict_next_step(record.id, verdict, note),
+            next_step=verdict_next_step(record.id, verdict, note, revoked=_revoked(revoking, record)),
         )
     outcome, why = _unanswered(
         reply,
@@ -243,13 +260,28 @@ def confirm_plan(approvals: Approvals, request: IntegrationPlan, reply: HumanRep
         via="elicitation" if outcome != "not_shown" else None,
         plan_status=record.status,
         may_write=approvals.may_write,
-        plan_markdown=record.plan.markdown(record.id),
+        plan_markdown=record.plan.markdown(record.id, record.digest),
         next_step=(
-            f"{why} Nothing is approved. Show `plan_markdown` to the human in the chat, verbatim, and ask them "
-            "to accept, decline or amend it. Then call "
-            f"record_answer(plan_id={record.id!r}, verdict=..., note=..., human_reply=<their words, verbatim>). "
-            "Never record a verdict the human did not give."
+            f"{why} {_standing(approvals.in_force_while(record), record.id)} Show `plan_markdown` to the human in "
+            "the chat, verbatim, and ask them to accept, decline or amend it. Then call "
+            f"record_answer(plan_id={record.id!r}, plan_digest={record.digest!r}, verdict=..., note=..., "
+            "human_reply=<their words, verbatim>). Never record a verdict the human did not give."
         ),
+    )
+
+
+def _revoked(before: PlanRecord | None, decided: PlanRecord) -> str | None:
+    """The id of the approval a decline or amendment of `decided` just revoked, if any."""
+    return before.id if before is not None and before is not decided and decided.status != "approved" else None
+
+
+def _standing(in_force: PlanRecord | None, pending_id: str) -> str:
+    """What the gate allows while `pending_id` awaits its verdict (the same thing `may_write` says)."""
+    if in_force is None:
+        return f"Nothing is approved: write tools stay locked until the human accepts {pending_id}."
+    return (
+        f"{in_force.id}, approved earlier, stays in force until the human gives a verdict on {pending_id}; "
+        f"declining or amending {pending_id} revokes it."
     )
 
 

@@ -1,13 +1,17 @@
-"""The session's record of questions asked, plans proposed, and the verdicts the human gave.
+"""One client's record of questions asked, plans proposed, and the verdicts the human gave.
 
-This is what the approval gate reads. Two rules keep it honest: a question set or plan takes one verdict
-(a verdict given in the form closes it, so `record_answer` cannot overwrite what the human chose there), and
-only the newest plan can be approved (an older pending plan is superseded when a new one is proposed).
+This is what the approval gate reads. The rules that keep it honest: a question set or plan takes one verdict
+(a verdict given in the form closes it, so `record_answer` cannot overwrite what the human chose there); only
+the newest plan can be approved (an older pending plan is superseded when a new one is proposed); the newest
+verdict governs (declining or amending a newer plan revokes an older approval until a plan is accepted again);
+a verdict relayed in chat can be bound to the digest of the plan the human saw; and ids are random, so no
+client can name a plan or question set it was not given.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -55,13 +59,17 @@ class Approvals:
         self._lock = threading.Lock()
         self.question_sets: dict[str, QuestionSetRecord] = {}
         self.plans: dict[str, PlanRecord] = {}
+        # The plan in force: the newest verdict's plan when that verdict was `accept`, else None.
         self.approved: PlanRecord | None = None
+        # The plan whose verdict came last, and the approval that verdict revoked (for the gate's message).
+        self.last_decided: PlanRecord | None = None
+        self.revoked: PlanRecord | None = None
 
     # ------------------------------------------------------------------ questions
 
     def new_question_set(self, questions: list[Question]) -> QuestionSetRecord:
         with self._lock:
-            record = QuestionSetRecord(id=f"questions-{len(self.question_sets) + 1}", questions=list(questions))
+            record = QuestionSetRecord(id=f"questions-{secrets.token_hex(6)}", questions=list(questions))
             self.question_sets[record.id] = record
             return record
 
@@ -91,7 +99,7 @@ class Approvals:
             for older in self.plans.values():
                 if older.status == "awaiting_verdict":
                     older.status = "superseded"
-            record = PlanRecord(id=f"plan-{len(self.plans) + 1}", plan=plan, digest=plan.digest())
+            record = PlanRecord(id=f"plan-{secrets.token_hex(6)}", plan=plan, digest=plan.digest())
             self.plans[record.id] = record
             return record
 
@@ -99,11 +107,26 @@ class Approvals:
         return _issued(self.plans, plan_id, "plan", "the plan_id that confirm_plan returned")
 
     def settle_plan(
-        self, plan_id: str, verdict: Verdict, *, via: Via, note: str | None, human_reply: str | None
+        self,
+        plan_id: str,
+        verdict: Verdict,
+        *,
+        via: Via,
+        note: str | None,
+        human_reply: str | None,
+        digest: str | None = None,
     ) -> PlanRecord:
-        """Applies the human's verdict. Only a plan awaiting a verdict takes one."""
+        """Applies the human's verdict. Only a plan awaiting a verdict takes one; `digest`, when given, must be
+        the digest of that plan (the one the human saw)."""
         with self._lock:
             record = self.plan(plan_id)
+            if digest is not None and digest != record.digest:
+                raise IntegratorError(
+                    f"plan_digest {digest[:40]!r} is not the digest of {plan_id} ({record.digest}): the verdict must "
+                    "be about exactly the plan the human saw.",
+                    f"Pass the plan_digest confirm_plan returned with {plan_id}; if the plan changed, call "
+                    "confirm_plan with it and show the new plan_markdown to the human first.",
+                )
             if record.status == "superseded":
                 raise IntegratorError(
                     f"{plan_id} was superseded by a newer plan, so it can no longer be approved.",
@@ -117,38 +140,53 @@ class Approvals:
             record.verdict, record.via, record.note, record.human_reply = verdict, via, note, human_reply
             record.decided_at = _now()
             record.status = {"accept": "approved", "decline": "declined", "amend": "amend_requested"}[verdict]  # type: ignore[assignment]
-            if verdict == "accept":
-                # A newer approval replaces an older one; a declined revision leaves the older one in force.
-                self.approved = record
+            # The newest verdict governs: accepting puts this plan in force; declining or amending it revokes
+            # whatever was approved before, until a plan is accepted again.
+            self.revoked = self.approved if verdict != "accept" else None
+            self.approved = record if verdict == "accept" else None
+            self.last_decided = record
             return record
 
     @property
     def may_write(self) -> bool:
         return self.approved is not None
 
+    def in_force_while(self, pending: PlanRecord) -> PlanRecord | None:
+        """The approved plan that stays in force while `pending` awaits its verdict (None if none)."""
+        return self.approved if self.approved is not None and self.approved is not pending else None
+
     # ------------------------------------------------------------------ the gate
 
-    def refusal(self, tool: str) -> IntegratorError | None:
-        """Why `tool` may not write yet (naming the missing step), or None when a plan is approved."""
+    def refusal(self, tool: str, action: str = "writes to the checkout") -> IntegratorError | None:
+        """Why `tool` may not run yet (naming the missing step), or None when a plan is in force."""
         if self.approved is not None:
             return None
         latest = next(reversed(self.plans.values()), None)
-        problem = f"`{tool}` writes to the checkout, and no plan has been approved in this session"
+        ever = any(plan.status == "approved" for plan in self.plans.values())
+        state = "no plan is approved any more" if ever else "no plan has been approved"
+        problem = f"`{tool}` {action}, and {state} in this session"
         if latest is None:
             return IntegratorError(
                 problem + ".",
                 "Gather the facts with ask_user_question, then call confirm_plan and get the plan accepted first.",
             )
+        decided = self.last_decided
+        said = f" ({decided.note})" if decided is not None and decided.note else ""
+        verb = "declined" if decided is not None and decided.status == "declined" else "asked for changes to"
+        revoked = (
+            f"; that newest verdict revoked the approval of {self.revoked.id}" if self.revoked is not None else ""
+        )
         if latest.status == "awaiting_verdict":
+            earlier = f" (the human {verb} {decided.id}{said}{revoked})" if decided is not None else ""
             return IntegratorError(
-                problem + f": {latest.id} is still awaiting the human's verdict.",
+                problem + f": {latest.id} is still awaiting the human's verdict{earlier}.",
                 f"Show {latest.id} to the human and get their verdict: call confirm_plan again, or record the "
-                f"verdict they gave in chat with record_answer(plan_id={latest.id!r}, ...).",
+                f"verdict they gave in chat with record_answer(plan_id={latest.id!r}, plan_digest={latest.digest!r}, "
+                "...).",
             )
-        said = f" ({latest.note})" if latest.note else ""
-        verb = "declined" if latest.status == "declined" else "asked for changes to"
+        assert decided is not None  # a plan that is not awaiting a verdict has one (superseded plans never last)
         return IntegratorError(
-            problem + f": the human {verb} {latest.id}{said}.",
+            problem + f": the human {verb} {decided.id}{said}{revoked}.",
             "Revise the plan as the human asked, then call confirm_plan again and get it accepted first.",
         )
 
@@ -157,11 +195,14 @@ class Approvals:
         record = self.approved
         if record is None:
             latest = next(reversed(self.plans.values()), None)
+            refusal = self.refusal("a write tool")
             return {
                 "approved": False,
                 "latest_plan_id": latest.id if latest else None,
                 "latest_plan_status": latest.status if latest else None,
-                "next_step": "No plan is approved yet: call confirm_plan and get the human's acceptance.",
+                "revoked_plan_id": self.revoked.id if self.revoked else None,
+                "next_step": refusal.fix if refusal else "",
+                "why": refusal.problem if refusal else "",
             }
         return {
             "approved": True,

@@ -80,11 +80,12 @@ class IntegrationPlan(BaseModel):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def markdown(self, plan_id: str | None = None) -> str:
+    def markdown(self, plan_id: str | None = None, digest: str | None = None) -> str:
         """The plan as the human reads it (the form message, and the text to show in chat)."""
         title = f"Integration plan {plan_id}: {self.model_name}" if plan_id else f"Integration plan: {self.model_name}"
         lines = [
             f"## {title}",
+            *([f"Plan digest: {digest} (what your verdict approves, exactly)"] if digest else []),
             f"Reference: {self.reference_repo} — script `{self.reference_script}`",
             f"Pipeline style: {self.pipeline_style}",
             "Workflows, in order: " + " → ".join(self.workflows),
@@ -120,7 +121,7 @@ def plan_form(plan: IntegrationPlan) -> HumanForm:
         decision=(Annotated[Verdict, WithJsonSchema(decision_schema)], ...),
         note=(Annotated[str | None, Field(max_length=MAX_NOTE), WithJsonSchema(note_schema)], None),
     )
-    return HumanForm(message=plan.markdown(), schema=schema)
+    return HumanForm(message=plan.markdown(digest=plan.digest()), schema=schema)
 
 
 class ConfirmPlanResult(BaseModel):
@@ -155,16 +156,19 @@ class ConfirmPlanResult(BaseModel):
         }
 
 
-def verdict_next_step(plan_id: str, verdict: Verdict, note: str | None) -> str:
+def verdict_next_step(plan_id: str, verdict: Verdict, note: str | None, revoked: str | None = None) -> str:
+    """What to do after a verdict; it says exactly what `may_write` says (the newest verdict governs)."""
     if verdict == "accept":
         extra = f" Follow the human's note: {note}" if note else ""
         return f"{plan_id} is approved; write tools are allowed now. Read it back any time at {PLAN_RESOURCE}.{extra}"
+    lapsed = f" The approval of {revoked} no longer holds: the newest verdict governs." if revoked else ""
     if verdict == "amend":
         return (
-            f"The human wants changes to {plan_id}: {note or '(no note: ask them what to change)'}. "
-            "Revise the plan accordingly and call confirm_plan again; nothing is approved yet."
+            f"The human wants changes to {plan_id}: {note or '(no note: ask them what to change)'}. Nothing is "
+            f"approved now and write tools stay locked.{lapsed} Revise the plan accordingly and call confirm_plan "
+            "again."
         )
     return (
-        f"The human declined {plan_id}" + (f": {note}" if note else "") + ". Nothing is approved and write tools "
-        "stay locked. Ask the human how they want to proceed before proposing another plan."
+        f"The human declined {plan_id}" + (f": {note}" if note else "") + ". Nothing is approved now and write "
+        f"tools stay locked.{lapsed} Ask the human how they want to proceed before proposing another plan."
     )

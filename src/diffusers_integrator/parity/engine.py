@@ -181,6 +181,20 @@ def execute(
     return outcome
 
 
+# How allocators say they could not get the memory asked for (torch's CPU allocator raises RuntimeError, not
+# MemoryError): a memory error, not a bug in the spec.
+_ALLOCATION_FAILED = ("can't allocate memory", "cannot allocate memory", "defaultcpuallocator: not enough memory")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _allocation_failed(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and any(marker in str(exc).lower() for marker in _ALLOCATION_FAILED)
+
+
 def _error_from(exc: BaseException) -> ParityError:
     tb = traceback.format_exc(limit=12)
     if isinstance(exc, torch.cuda.OutOfMemoryError):
@@ -190,11 +204,12 @@ def _error_from(exc: BaseException) -> ParityError:
             fix="Use smaller inputs (fewer frames/tokens), fewer layers for component parity, or a larger GPU.",
             traceback=tb,
         )
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or _allocation_failed(exc):
         return ParityError(
             kind="memory",
-            message="the spec ran out of host memory.",
-            fix="Use smaller inputs or the GPU.",
+            message=f"the spec asked for more host memory than there is ({_first_line(exc)}).",
+            fix="Use smaller inputs or fewer layers, build one model at a time inside reference()/candidate(), or "
+            "run on a machine (or GPU) with more memory.",
             traceback=tb,
         )
     if isinstance(exc, SpecError):

@@ -4,14 +4,20 @@ The caller (the MCP server's background job, the CLI) never dies with the spec: 
 running out of memory comes back as a `ParityReport` with `status="error"` and an `error` that says what to do.
 Progress arrives as JSON lines on the child's stdout and is handed to `progress(done, total, message)` in the
 calling thread.
+
+A spec is code: the child gets only the environment it needs (no API keys or tokens), and every text file it
+leaves in the report folder (its log included) is scrubbed of secrets before anyone reads it. The remote path
+takes `host` only as `user@host[:port]` and ends ssh's options with `--`, so a host can never be an option.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import queue
+import re
 import shlex
 import signal
 import subprocess
@@ -19,15 +25,92 @@ import sys
 import tarfile
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..progress import ProgressFn
-from .child import MEMORY_EXIT_CODE, _rss_mb
+from ..redact import Scrubber
+from .child import _rss_mb
 from .results import ParityError, ParityReport
 
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../diffusers_integrator
+# `user@host` or `user@host:port`: a user and a host name that cannot be read as an ssh option.
+HOST_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}(:[0-9]{1,5})?$"
+# What the spec's process inherits: what Python, torch, CUDA and the Hub cache need, never a secret.
+_CHILD_ENV_NAMES = {
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "SYSTEMROOT",
+    "COMSPEC",
+    "PATHEXT",
+    "WINDIR",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "LD_LIBRARY_PATH",
+    "DYLD_LIBRARY_PATH",
+    "PYTHONPATH",
+    "PYTHONHASHSEED",
+    "PYTHONUTF8",
+    "PYTHONIOENCODING",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "XDG_CACHE_HOME",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "TRANSFORMERS_CACHE",
+    "DIFFUSERS_CACHE",
+    "TORCH_HOME",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+}
+_CHILD_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "PYTORCH_", "TORCH_", "CUDNN_", "NCCL_", "HIP_", "ROCM_", "MPS_")
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|PRIVATE", re.I)
+# Files of the report folder that hold text (scrubbed after the child ends); plots are images.
+_TEXT_SUFFIXES = (".json", ".txt", ".log", ".csv", ".md", ".jsonl")
+
+
+def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The minimal environment for a spec's process: an allow-list of names, none that looks secret."""
+    environ = dict(os.environ if environ is None else environ)
+    return {
+        name: value
+        for name, value in environ.items()
+        if (name in _CHILD_ENV_NAMES or name.startswith(_CHILD_ENV_PREFIXES)) and not _SECRET_NAME.search(name)
+    }
+
+
+def scrub_outputs(out_dir: Path) -> None:
+    """Scrubs every text file in a report folder in place (a spec may print or raise anything)."""
+    scrub = Scrubber()
+    for path in out_dir.rglob("*"):
+        if not path.is_file() or path.is_symlink() or path.suffix not in _TEXT_SUFFIXES:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        cleaned = scrub.text(text)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
 
 
 def default_memory_limit_mb() -> float:
@@ -80,7 +163,7 @@ def run_spec(
         child_args.append("--no-localize")
     if host:
         return _run_remote(spec_path, out_dir, host, ssh_options, remote_python, child_args, timeout_s, progress)
-    env = dict(os.environ)
+    env = child_environment()
     env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     cmd = [
         sys.executable,
@@ -103,6 +186,7 @@ def run_spec(
             cwd=str(spec_path.parent),
         )
         ended = _supervise(proc, timeout_s, limit, progress, watch_rss=True)
+    scrub_outputs(out_dir)
     return _collect(spec_path, out_dir, proc.returncode, ended, timeout_s, limit)
 
 
@@ -112,13 +196,19 @@ def _supervise(
     """Wait for the child, relaying progress; returns "timeout"/"memory" when it had to be killed."""
     events: queue.Queue[dict] = queue.Queue()
 
+    over_memory = threading.Event()
+
     def read() -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
             try:
-                events.put(json.loads(raw))
+                event = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
+            if isinstance(event, dict):
+                if event.get("event") == "done" and event.get("error") == "memory":
+                    over_memory.set()  # the child's own watchdog stopped it (the only sign of that on a remote host)
+                events.put(event)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -137,7 +227,7 @@ def _supervise(
     proc.wait()
     reader.join(timeout=2.0)
     _relay(events, progress)
-    return killed
+    return killed or ("memory" if over_memory.is_set() else None)
 
 
 def _relay(events: queue.Queue, progress: ProgressFn | None) -> None:
@@ -195,7 +285,7 @@ def _collect(
     host: str | None = None,
 ) -> ParityReport:
     report_path = out_dir / "report.json"
-    if killed is None and report_path.is_file():
+    if killed in (None, "memory") and report_path.is_file():  # the child's watchdog writes a memory report
         try:
             return ParityReport.model_validate_json(report_path.read_text())
         except ValueError:
@@ -208,7 +298,7 @@ def _collect(
             fix="Use smaller inputs, fewer layers or steps, a GPU (device='cuda' or a GPU host), or a longer timeout.",
             log_tail=tail,
         )
-    elif killed == "memory" or returncode == MEMORY_EXIT_CODE:
+    elif killed == "memory":  # never inferred from an exit status: a spec may call os._exit(3) itself
         error = ParityError(
             kind="memory",
             message=f"the spec went over the {limit_mb:.0f} MB host-memory limit and was stopped.",
@@ -240,13 +330,16 @@ def _collect(
 
 
 def _ssh_base(host: str, ssh_options: Sequence[str]) -> list[str]:
+    """`ssh <options> [-p port] -- user@host`: the host is checked, and `--` ends the options whatever it is."""
+    if not re.fullmatch(HOST_PATTERN, host):
+        raise ValueError(f"host {host[:100]!r} is not `user@host` or `user@host:port`")
     target, port = host, None
     if ":" in host.rsplit("@", 1)[-1]:
         target, _, port = host.rpartition(":")
     cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", *ssh_options]
     if port:
         cmd += ["-p", port]
-    return [*cmd, target]
+    return [*cmd, "--", target]
 
 
 def _pack(spec_path: Path, remote_files: Sequence[str]) -> bytes:
@@ -292,7 +385,6 @@ def _run_remote(
     timeout_s: float,
     progress: ProgressFn | None,
 ) -> ParityReport:
-    ssh = _ssh_base(host, ssh_options)
     log_path = out_dir / "child.log"
 
     def remote_error(message: str, detail: str = "") -> ParityReport:
@@ -305,7 +397,7 @@ def _run_remote(
                 message=message,
                 fix="Check that `ssh HOST true` works without a password (key auth), that the host has "
                 f"`{remote_python}` with torch and diffusers, and that /tmp is writable there.",
-                log_tail=detail[-4000:] or None,
+                log_tail=Scrubber().text(detail[-4000:]) or None,
             ),
         )
         from .report import write_report
@@ -313,12 +405,18 @@ def _run_remote(
         return write_report(report, out_dir)
 
     try:
+        ssh = _ssh_base(host, ssh_options)
+    except ValueError as exc:
+        return remote_error(f"{exc}: refused before running ssh.")
+    try:
         made = subprocess.run([*ssh, "mktemp -d /tmp/di-parity.XXXXXX"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return remote_error(f"cannot reach {host} over ssh: {exc}")
     if made.returncode != 0:
         return remote_error(f"cannot reach {host} over ssh (exit {made.returncode}).", made.stderr)
     rdir = made.stdout.strip()
+    if not re.fullmatch(r"/tmp/di-parity\.[A-Za-z0-9]+", rdir):
+        return remote_error(f"{host} did not make a temporary directory (`mktemp -d` printed something else).", rdir)
     try:
         payload = _pack(spec_path, _remote_files(spec_path))
         sent = subprocess.run(
@@ -345,8 +443,15 @@ def _run_remote(
             killed = "timeout"
         fetched = subprocess.run([*ssh, f"tar czf - -C {q(rdir)}/out ."], capture_output=True, timeout=300)
         if fetched.returncode == 0 and fetched.stdout:
-            with tarfile.open(fileobj=io.BytesIO(fetched.stdout), mode="r:gz") as tar:
-                tar.extractall(out_dir, filter="data")
+            try:
+                with tarfile.open(fileobj=io.BytesIO(fetched.stdout), mode="r:gz") as tar:
+                    tar.extractall(out_dir, filter="data")
+            except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+                return remote_error(
+                    f"the report {host} sent back is not a readable archive ({type(exc).__name__}).",
+                    fetched.stdout[:2000].decode(errors="replace"),
+                )
+        scrub_outputs(out_dir)
         report = _collect(spec_path, out_dir, proc.returncode, killed, timeout_s, float("inf"), host=host)
         # Paths inside the report name the host's temporary directory: point them at the local copies.
         remote_out = f"{rdir}/out"
@@ -364,5 +469,8 @@ def _run_remote(
         (out_dir / "summary.txt").write_text(report.summary + "\n")
         (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
         return report
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return remote_error(f"the run on {host} failed: {type(exc).__name__}: {exc}")
     finally:
-        subprocess.run([*ssh, f"rm -rf {shlex.quote(rdir)}"], capture_output=True, timeout=60)
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([*ssh, f"rm -rf {shlex.quote(rdir)}"], capture_output=True, timeout=60)

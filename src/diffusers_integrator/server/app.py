@@ -1,10 +1,13 @@
 """The MCP server: wires every tool of `server/tools/` the same way, plus skills and the approved-plan resource.
 
-Each tool is declared once, in its own module, as a `ToolSpec` (name, models, handler, what it may write). This
+Each tool is declared once, in its own module, as a `ToolSpec` (name, models, handler, what it may touch). This
 module turns the request model's fields into the tool's flat parameters, runs the handler in a worker thread
-(so blocking work never stalls the protocol), turns an `IntegratorError` into a tool error whose message names
-the fix, and applies the read-only switch and the approval gate. Start-up imports neither torch, diffusers nor
-anthropic.
+(so blocking work never stalls the protocol), applies the read-only switch and the approval gate for the
+calling client (`clients.py`), and holds every answer to the same rules: an error names the field or the fix
+(an `IntegratorError`'s message, or a plain sentence for anything unexpected, never a bare "Error executing
+tool"), oversized arguments are refused before any work, echoes and results are bounded, and nothing the
+client receives or the log prints carries a secret (`redact.py`). Start-up imports neither torch, diffusers
+nor anthropic.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from .. import __version__
 from ..errors import IntegratorError
 from ..interact.plan import PLAN_RESOURCE
 from ..progress import ProgressFn
+from ..redact import Scrubber, scrub_log_handlers, scrub_text
+from .clients import LOCAL_CLIENT, client_of, serving
 from .descriptions import tool_description
 from .elicitation import REPLY_PARAMETER, reply_annotation, to_reply
-from .session import IntegratorSession, ServerOptions
+from .session import GATED_ACCESS, READ_ONLY_ACCESS, IntegratorSession, ServerOptions
 from .skills import SkillsExtension, add_skill_channels
 from .spec import ToolSpec
 from .tools import tool_specs
@@ -47,14 +52,32 @@ check_registration and make_quality, and prove numerical parity with run_parity 
 Long tools return a job id: poll job_status."""
 
 
+# Bounds on what a call may send and get back. No argument of any tool is legitimately longer than a few
+# thousand characters (they are names, paths, rules, short notes); results stay well under what clients accept
+# (Claude Code refuses results over ~25k tokens).
+MAX_VALUE_CHARS = 20_000
+MAX_ARGUMENTS_CHARS = 500_000
+MAX_RESULT_CHARS = 100_000
+MAX_ERROR_CHARS = 4_000
+MAX_ECHO_CHARS = 200
+
+
 # ---------------------------------------------------------------------------------------------- wiring
 
 
+class IntegratorServer(MCPServer):
+    """MCPServer whose resource reads know their client, so `plan://current` shows that client's plan."""
+
+    async def read_resource(self, uri: Any, context: Context | None = None) -> Any:
+        with serving(client_of(context) if context is not None else LOCAL_CLIENT):
+            return await super().read_resource(uri, context)
+
+
 def build_server(options: ServerOptions | None = None) -> MCPServer:
-    """The MCP server for one client session."""
+    """The MCP server: one per process; each of its clients keeps its own approvals."""
     options = options or ServerOptions()
     session = IntegratorSession(options)
-    server = MCPServer(
+    server = IntegratorServer(
         name="diffusers-integrator",
         title="diffusers integrator",
         version=__version__,
@@ -63,9 +86,11 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
         log_level="DEBUG" if logger.isEnabledFor(logging.DEBUG) else "WARNING",
         extensions=[SkillsExtension()],
     )
+    scrub_log_handlers()  # after MCPServer, which may add its own handler
     add_skill_channels(server)
     for spec in tool_specs():
-        if options.read_only and spec.access == "write":
+        # --read-only lists no tool that writes, runs code or leaves files beyond the trace (docs/security.md).
+        if options.read_only and spec.access not in READ_ONLY_ACCESS:
             continue
         add_tool(server, spec, session)
 
@@ -99,16 +124,21 @@ def _tool_function(spec: ToolSpec, session: IntegratorSession, description: str)
 
     async def call(ctx: Context, **arguments: Any) -> Any:
         elicited = arguments.pop(REPLY_PARAMETER, None)  # filled by the SDK when the tool asks the human
-        # Every call lands in the session trace, refused and failed ones included.
-        with session.traces.call(spec.name, spec.access, arguments, ctx.protocol_version) as traced:
+        # Every call lands in the session trace, refused and failed ones included; it serves one client.
+        with (
+            serving(client_of(ctx)),
+            session.traces.call(spec.name, spec.access, arguments, ctx.protocol_version) as traced,
+        ):
+            _check_sizes(arguments)
             request = _validate(spec.request_model, arguments)
-            # A dry run only shows diffs, so it needs no approved plan; anything else that writes passes the gate.
-            if spec.access == "write" and not getattr(request, "dry_run", False):
-                _guard(session.ensure_may_write, spec.name)
+            # A dry run only shows diffs, so it needs no approved plan; anything else that writes to the tree or
+            # runs the agent's code passes the gate.
+            if spec.access in GATED_ACCESS and not getattr(request, "dry_run", False):
+                _guard(spec.name, session.ensure_may_write, spec.name, spec.access)
             progress = _progress_bridge(ctx)
-            reply = (_guard(to_reply, elicited),) if spec.ask is not None else ()
-            run = functools.partial(_guard, _handle, spec, session, request, progress, *reply)
-            traced.result = await anyio.to_thread.run_sync(run)
+            reply = (_guard(spec.name, to_reply, elicited),) if spec.ask is not None else ()
+            run = functools.partial(_guard, spec.name, _handle, spec, session, request, progress, *reply)
+            traced.result = _deliverable(spec, await anyio.to_thread.run_sync(run))
             return traced.result
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
@@ -147,20 +177,113 @@ def _handle(
     return session.jobs.run(spec.name, outcome, wait_s=wait_s, progress=progress, result_model=spec.result_model)
 
 
-def _guard(fn: Callable[..., Any], *args: Any) -> Any:
-    """Runs core code; anticipated failures become tool errors the model can act on."""
+def _guard(tool: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs core code; every failure becomes a tool error the model can act on, scrubbed and bounded."""
     try:
         return fn(*args)
+    except ToolError as error:
+        raise ToolError(_bounded(scrub_text(str(error)))) from None
     except IntegratorError as error:
-        raise ToolError(str(error)) from None
+        raise ToolError(_bounded(scrub_text(error.problem), scrub_text(error.fix or ""))) from None
+    except Exception as error:  # noqa: BLE001 - a bug or an environment fault: still an answer with a way forward
+        logger.error("%s failed unexpectedly", tool, exc_info=True)  # the log handlers scrub it
+        raise ToolError(_bounded(scrub_text(_unexpected(tool, error)))) from None
+
+
+def _unexpected(tool: str, error: Exception) -> str:
+    """The message of a failure no core code anticipated: what happened, and what to do about it."""
+    if isinstance(error, OSError) and error.strerror:
+        name = _cut(str(error.filename)) if error.filename else "a path"
+        return (
+            f"`{tool}` could not use {name}: {error.strerror}. Check the path arguments (a real, readable file of "
+            "a sensible length, relative to the checkout root); if they are right, report this as a bug in "
+            "diffusers-integrator."
+        )
+    return (
+        f"`{tool}` failed unexpectedly ({type(error).__name__}: {_cut(str(error))}). Check the arguments against "
+        "the tool's description and retry; if they are right, this is a bug in diffusers-integrator: report it "
+        "with the session trace (.diffusers-integrator/sessions/)."
+    )
+
+
+def _cut(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """An echo of caller input, cut so a huge value never comes back whole."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _bounded(problem: str, fix: str = "") -> str:
+    """An error message within MAX_ERROR_CHARS: the problem is cut if it must be (it may echo input), never
+    the fix."""
+    fix = fix[: MAX_ERROR_CHARS // 2]
+    room = MAX_ERROR_CHARS - len(fix) - 1
+    if len(problem) > room:
+        problem = problem[: room - 50] + f" ... (cut: {len(problem):,} characters in all)"
+    return f"{problem} {fix}" if fix else problem
+
+
+def _check_sizes(arguments: dict[str, Any]) -> None:
+    """Refuses oversized arguments before any work, naming the field (no argument is legitimately long)."""
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            raise ToolError(
+                f"Invalid arguments: `{where}` is {len(value):,} characters long; no argument may be longer than "
+                f"{MAX_VALUE_CHARS:,}. Pass a name, a path or a short note, not file contents."
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]")
+
+    walk(arguments, "")
+    size = len(json.dumps(arguments, default=repr))
+    if size > MAX_ARGUMENTS_CHARS:
+        largest = max(arguments, key=lambda key: len(json.dumps(arguments[key], default=repr)))
+        raise ToolError(
+            f"Invalid arguments: {size:,} characters in all (most in `{largest}`), over the limit of "
+            f"{MAX_ARGUMENTS_CHARS:,}. Split the work into smaller calls."
+        )
+
+
+def _deliverable(spec: ToolSpec, result: BaseModel) -> BaseModel:
+    """The result as the client may see it: scrubbed of secrets and within the size clients accept."""
+    data = result.model_dump(mode="json", by_alias=True)
+    scrubbed = Scrubber().data(data)
+    if scrubbed != data:
+        try:
+            result = spec.output_model.model_validate(scrubbed)
+        except ValidationError:
+            raise ToolError(
+                f"`{spec.name}`'s result held a secret (a value of a secret environment variable, or a key-shaped "
+                "string) that could not be removed cleanly, so it was withheld. Keep secrets out of the arguments "
+                "and the files the tool reads, then retry."
+            ) from None
+    size = len(result.model_dump_json(by_alias=True))
+    if size > MAX_RESULT_CHARS:
+        raise ToolError(
+            f"`{spec.name}`'s result is {size:,} characters, more than the {MAX_RESULT_CHARS:,} a client accepts. "
+            "Ask for less: a smaller max_* argument, fewer names or paths, or a narrower scope."
+        )
+    return result
 
 
 def _validate(model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
-    """The input model's own validators run too (cross-field rules the JSON schema cannot say)."""
+    """The input model's own validators run too (cross-field rules the JSON schema cannot say); the message names
+    each bad field and never echoes its (possibly huge) value."""
     try:
         return model.model_validate(arguments)
     except ValidationError as error:
-        raise ToolError(f"Invalid arguments: {error}") from None
+        problems = [
+            f"`{'.'.join(str(part) for part in item['loc']) or 'arguments'}`: {_cut(item['msg'], 600)}"
+            for item in error.errors(include_url=False, include_input=False, include_context=False)[:10]
+        ]
+        more = f" (and {error.error_count() - 10} more)" if error.error_count() > 10 else ""
+        raise ToolError(
+            "Invalid arguments: " + "; ".join(problems) + more + ". Fix the named field(s) as the tool's input "
+            "schema describes."
+        ) from None
 
 
 def _progress_bridge(ctx: Context) -> ProgressFn:

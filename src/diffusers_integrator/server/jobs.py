@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, create_model
 from ..errors import IntegratorError
 from ..progress import ProgressFn
 from ..redact import Scrubber
+from .clients import LOCAL_CLIENT, current_client
 
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,13 @@ class JobInfo(BaseModel):
 class JobStatusRequest(BaseModel):
     """Arguments of `job_status`."""
 
-    job_id: str | None = Field(default=None, description="The job to report on; omit it to list this session's jobs.")
+    job_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^job-[0-9a-f]{4,32}$",
+        description="The job to report on (`job-` and hex digits, as a tool returned it); omit it to list this "
+        "session's jobs.",
+    )
     wait_s: float = Field(
         default=10.0,
         ge=0,
@@ -135,9 +142,10 @@ class Job:
     """One unit of background work. Its fields are guarded by `condition`."""
 
     def __init__(self, name: str, session_id: str | None):
-        self.id = f"job-{secrets.token_hex(4)}"
+        self.id = f"job-{secrets.token_hex(8)}"
         self.name = name
         self.session_id = session_id
+        self.client = current_client()  # over HTTP, only the client that started a job sees it
         self.started = time.time()
         self.finished: float | None = None
         self.state: JobState = "running"
@@ -291,9 +299,10 @@ class JobRegistry:
 
     def status(self, job_id: str | None, wait_s: float = 0.0, progress: ProgressFn | None = None) -> JobStatusResult:
         """The job's state, progress and result (waiting up to `wait_s` for it), or the list of jobs."""
+        client = current_client()
         if job_id is None:
             with self._lock:
-                jobs = [job.info() for job in self._jobs.values()]
+                jobs = [job.info() for job in self._jobs.values() if job.client == client]
             running = [job.job_id for job in jobs if job.state == "running"]
             return JobStatusResult(
                 jobs=jobs,
@@ -307,8 +316,17 @@ class JobRegistry:
             )
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None:
+        if job is not None and job.client != client:
+            job = None  # another client's job: as unknown to this one as a job that never was
+        elif job is None and client == LOCAL_CLIENT:
+            # Records on disk are for a later server on the same checkout; over HTTP they could be another
+            # client's, so only the process's one local client reads them.
             return self._status_from_disk(job_id)
+        if job is None:
+            raise IntegratorError(
+                f"No job {job_id!r} in this session.",
+                "Pass a job_id a tool returned to you, or call job_status without job_id to list your jobs.",
+            )
         self._wait(job, wait_s, progress)
         info = job.info()
         result = job.result.model_dump(mode="json", by_alias=True) if job.result is not None else None
@@ -318,7 +336,7 @@ class JobRegistry:
         path = self._job_path(job_id)
         if path is None or not path.is_file():
             with self._lock:
-                known = ", ".join(self._jobs) or "none"
+                known = ", ".join(job for job, held in self._jobs.items() if held.client == LOCAL_CLIENT) or "none"
             raise IntegratorError(
                 f"No job {job_id!r} in this session (its jobs: {known}) or in the checkout's job records.",
                 "Pass a job_id a tool returned, or call job_status without job_id to list the jobs.",

@@ -1,7 +1,9 @@
-"""The state one server process keeps for its client: options, the checkout, approvals, trace and jobs.
+"""The state one server process keeps: options, the checkout, the trace, jobs, and each client's approvals.
 
-The MCP server owns exactly one `IntegratorSession`; tool handlers receive it. Nothing else is global. The
-trace recorder and the job registry are given only what they need from it (the checkout, the approved plan).
+The MCP server owns exactly one `IntegratorSession`; tool handlers receive it. Nothing else is global. Approvals
+(question sets, plans, verdicts) belong to the client that obtained them (`clients.py`): over stdio that is the
+one client of the process; over HTTP, each MCP session. The trace recorder and the job registry are given only
+what they need from it (the checkout, the approved plan).
 """
 
 from __future__ import annotations
@@ -14,12 +16,23 @@ from typing import Literal
 from ..checkout import Checkout
 from ..errors import IntegratorError
 from ..interact.approvals import Approvals, PlanRecord
+from .clients import ClientKey, current_client
 from .jobs import JobRegistry
 from .recorder import TraceRecorder
 
 
-# What a tool may touch: nothing, only the session's own state (and files under the state folder), or the tree.
-Access = Literal["read", "session", "write"]
+# What a tool may touch. `--read-only` lists only READ_ONLY_ACCESS tools; the approval gate guards GATED_ACCESS
+# (a write's `dry_run` excepted). docs/security.md states what each promises.
+#   read     reads the tree (and files the caller names); runs nothing
+#   session  changes only the calling client's session state (answers, verdicts)
+#   state    runs the product's and the checkout's own tooling (ruff, utils/check_*.py, weight conversion) and
+#            writes only working files under .diffusers-integrator/ (logs, converted weights)
+#   execute  runs code the agent wrote (a parity spec), which may do anything the user's account may
+#   write    changes the tree
+Access = Literal["read", "session", "state", "execute", "write"]
+READ_ONLY_ACCESS: tuple[Access, ...] = ("read", "session")
+GATED_ACCESS: tuple[Access, ...] = ("execute", "write")
+ACTIONS: dict[str, str] = {"execute": "runs code from the checkout", "write": "writes to the checkout"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class IntegratorSession:
         self.options = options
         self._checkout: Checkout | None = None
         self._lock = threading.Lock()
-        self.approvals = Approvals()
+        self._approvals: dict[str, Approvals] = {}
         self.traces = TraceRecorder(
             self.checkout,
             read_only=options.read_only,
@@ -47,6 +60,18 @@ class IntegratorSession:
         )
         self.session_id = self.traces.session_id
         self.jobs = JobRegistry(lambda: self.checkout().state_dir, self.session_id)
+
+    @property
+    def approvals(self) -> Approvals:
+        """The calling client's question sets, plans and verdicts (see `clients.py`)."""
+        return self.approvals_of(current_client())
+
+    def approvals_of(self, client: ClientKey) -> Approvals:
+        """A client's approvals; a sessionless HTTP request gets fresh ones that nothing keeps."""
+        if client is None:
+            return Approvals()
+        with self._lock:
+            return self._approvals.setdefault(client, Approvals())
 
     @property
     def approved_plan(self) -> PlanRecord | None:
@@ -71,14 +96,24 @@ class IntegratorSession:
                     ) from None
             return self._checkout
 
-    def ensure_may_write(self, tool: str) -> None:
-        """The approval gate: write tools refuse until the human has accepted a plan."""
+    def ensure_may_write(self, tool: str, access: Access = "write") -> None:
+        """The gate: a tool that writes to the tree or runs the agent's code refuses until the calling client's
+        human has accepted a plan (and always under --read-only)."""
+        action = ACTIONS.get(access, ACTIONS["write"])
         if self.options.read_only:
             raise IntegratorError(
-                f"`{tool}` writes to the checkout, and this server runs with --read-only.",
-                "Restart the server without --read-only to make changes.",
+                f"`{tool}` {action}, and this server runs with --read-only.",
+                "Restart the server without --read-only to make changes or run code.",
             )
-        if self.options.require_approval:
-            refusal = self.approvals.refusal(tool)
-            if refusal is not None:
-                raise refusal
+        if not self.options.require_approval:
+            return
+        if current_client() is None:
+            raise IntegratorError(
+                f"`{tool}` {action}, and this HTTP request carries no MCP session that an approved plan could "
+                "belong to (protocol 2026-07-28 and stateless HTTP keep no session).",
+                "Connect over stdio, or over streamable HTTP with a session (protocol 2025-11-25, Mcp-Session-Id), "
+                "and get the plan accepted with confirm_plan in that session.",
+            )
+        refusal = self.approvals.refusal(tool, action)
+        if refusal is not None:
+            raise refusal

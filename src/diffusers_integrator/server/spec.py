@@ -22,9 +22,11 @@ Handler = Callable[..., BaseModel]
 class ToolSpec:
     """One MCP tool: its stable name, request and result models, handler and what it may touch.
 
-    `access` drives the read-only switch and the approval gate: `read` tools never write, `session` tools
-    write only session state or files under `.diffusers-integrator/`, `write` tools change the tree and pass
-    the gate unless the request is a `dry_run`. A `background` tool's handler returns the work instead of the
+    `access` drives the read-only switch and the approval gate (see `session.Access`): `read` tools only read;
+    `session` tools change only the calling client's session state; `state` tools run the product's and the
+    checkout's own tooling and write only working files under `.diffusers-integrator/`; `execute` tools run
+    code the agent wrote; `write` tools change the tree. `--read-only` lists only `read` and `session` tools;
+    `execute` and `write` tools pass the gate (a write's `dry_run` excepted). A `background` tool's handler returns the work instead of the
     result (`work(progress) -> result`); the server runs it as a job, so its request carries `wait_s` and the
     client gets `JobResult[result_model]`.
     """

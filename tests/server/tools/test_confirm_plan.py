@@ -68,8 +68,8 @@ async def test_accept_approves_and_opens_the_gate(workspace: Path, mode: str, mo
 @pytest.mark.parametrize(
     ("decision", "status", "gate_says"),
     [
-        ("decline", "declined", "the human declined plan-1"),
-        ("amend", "amend_requested", "asked for changes to plan-1"),
+        ("decline", "declined", "the human declined {plan_id}"),
+        ("amend", "amend_requested", "asked for changes to {plan_id}"),
     ],
 )
 async def test_decline_or_amend_in_the_form_keeps_the_lock(
@@ -82,13 +82,14 @@ async def test_decline_or_amend_in_the_form_keeps_the_lock(
         assert result["verdict"] == decision and result["plan_status"] == status and result["may_write"] is False
         assert "Reuse the Wan VAE config" in result["next_step"]
         refused = await call_error(client, "write_note", {"path": "NOTES.md", "text": "x"})
+        gate_says = gate_says.format(plan_id=result["plan_id"])
         assert gate_says in refused and "(Reuse the Wan VAE config, not a copy.)" in refused
         assert "Revise the plan as the human asked, then call confirm_plan again" in refused
         # A verdict given in the form cannot be replaced by one "relayed" in chat.
         overwrite = await call_error(
             client, "record_answer", {"plan_id": result["plan_id"], "verdict": "accept", "human_reply": "ok fine"}
         )
-        assert "already gave a verdict on plan-1" in overwrite
+        assert f"already gave a verdict on {result['plan_id']}" in overwrite
     assert not (workspace / "NOTES.md").exists()
 
 
@@ -107,21 +108,24 @@ async def test_no_verdict_in_a_form_falls_back_to_chat(
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         result = await call(client, "confirm_plan", PLAN)
         assert result["form"] == form and result["verdict"] is None
+        plan_id, digest = result["plan_id"], result["plan_digest"]
         assert result["plan_status"] == "awaiting_verdict" and result["may_write"] is False
-        assert result["plan_markdown"] == IntegrationPlan.model_validate(PLAN).markdown("plan-1")
+        assert result["plan_markdown"] == IntegrationPlan.model_validate(PLAN).markdown(plan_id, digest)
+        assert f"Plan digest: {digest}" in result["plan_markdown"]
         assert "Show `plan_markdown` to the human in the chat, verbatim" in result["next_step"]
+        assert f"plan_digest={digest!r}" in result["next_step"] and "Nothing is approved" in result["next_step"]
         refused = await call_error(client, "write_note", {"path": "NOTES.md", "text": "x"})
-        assert "plan-1 is still awaiting the human's verdict" in refused
-        assert "record_answer(plan_id='plan-1'" in refused
+        assert f"{plan_id} is still awaiting the human's verdict" in refused
+        assert f"record_answer(plan_id={plan_id!r}, plan_digest={digest!r}" in refused
 
         amend_without_note = await call_error(
-            client, "record_answer", {"plan_id": "plan-1", "verdict": "amend", "human_reply": "change it"}
+            client, "record_answer", {"plan_id": plan_id, "verdict": "amend", "human_reply": "change it"}
         )
         assert "needs the human's note" in amend_without_note
         recorded = await call(
             client,
             "record_answer",
-            {"plan_id": "plan-1", "verdict": "accept", "human_reply": "Looks right, go ahead."},
+            {"plan_id": plan_id, "plan_digest": digest, "verdict": "accept", "human_reply": "Looks right, go ahead."},
         )
         assert recorded["kind"] == "verdict" and recorded["plan_status"] == "approved" and recorded["may_write"]
         await call(client, "write_note", {"path": "NOTES.md", "text": "ok\n"})
@@ -137,3 +141,65 @@ async def test_invalid_plan_is_refused(module_workspace: Path) -> None:
         no_parity = await call_error(client, "confirm_plan", PLAN | {"parity": []})
     assert "workflows lists an entry twice" in repeated
     assert "parity" in no_parity
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("decision", ["decline", "amend"])
+async def test_declining_a_newer_plan_revokes_the_older_approval(
+    workspace: Path, decision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 #5: after an accepted plan, declining a newer one left may_write true while next_step said nothing
+    was approved, and the next write passed. The newest verdict governs: the gate, may_write and next_step agree."""
+    note = "Not this scope."
+    human = ScriptedHuman([accept(decision="accept"), accept(decision=decision, note=note)])
+    server = server_with_a_write_tool(workspace, monkeypatch)
+    async with Client(server, mode="legacy", elicitation_callback=human) as client:
+        first = await call(client, "confirm_plan", PLAN)
+        await call(client, "write_note", {"path": "NOTES.md", "text": "under the first plan\n"})
+        second = await call(client, "confirm_plan", PLAN | {"notes": "A wider scope."})
+        refused = await call_error(client, "write_note", {"path": "NOTES.md", "text": "after the decline\n"})
+        resource = await _plan_resource(client)
+    assert second["may_write"] is False
+    assert "Nothing is approved now" in second["next_step"]
+    assert f"The approval of {first['plan_id']} no longer holds" in second["next_step"]
+    assert "no plan is approved any more" in refused and f"revoked the approval of {first['plan_id']}" in refused
+    assert resource["approved"] is False and resource["revoked_plan_id"] == first["plan_id"]
+    assert (workspace / "NOTES.md").read_text() == "under the first plan\n"
+
+
+@pytest.mark.anyio
+async def test_an_approval_stays_in_force_while_a_newer_plan_awaits_its_verdict(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    human = ScriptedHuman([accept(decision="accept"), decline()])
+    server = server_with_a_write_tool(workspace, monkeypatch)
+    async with Client(server, mode="legacy", elicitation_callback=human) as client:
+        first = await call(client, "confirm_plan", PLAN)
+        pending = await call(client, "confirm_plan", PLAN | {"notes": "A wider scope."})
+        await call(client, "write_note", {"path": "NOTES.md", "text": "still under the first plan\n"})
+        declined = await call(
+            client,
+            "record_answer",
+            {
+                "plan_id": pending["plan_id"],
+                "plan_digest": pending["plan_digest"],
+                "verdict": "decline",
+                "human_reply": "No, keep the first plan's scope.",
+            },
+        )
+        refused = await call_error(client, "write_note", {"path": "NOTES.md", "text": "x"})
+    # may_write and next_step say the same thing at every step.
+    assert pending["plan_status"] == "awaiting_verdict" and pending["may_write"] is True
+    assert f"{first['plan_id']}, approved earlier, stays in force" in pending["next_step"]
+    assert declined["may_write"] is False and "Nothing is approved now" in declined["next_step"]
+    assert "no plan is approved any more" in refused
+
+
+def test_plan_and_question_set_ids_are_unguessable() -> None:
+    from diffusers_integrator.interact.approvals import Approvals
+
+    approvals = Approvals()
+    plan = IntegrationPlan.model_validate(PLAN)
+    ids = {approvals.new_plan(plan).id for _ in range(50)}
+    assert len(ids) == 50 and all(len(plan_id) >= len("plan-") + 12 for plan_id in ids)
+    assert "plan-1" not in ids and "plan-2" not in ids

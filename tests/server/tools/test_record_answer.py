@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from diffusers_integrator.interact.plan import IntegrationPlan
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
 
@@ -115,21 +116,53 @@ async def test_only_the_newest_plan_can_be_approved(module_workspace: Path) -> N
     async with Client(server, mode="auto") as client:
         first = await call(client, "confirm_plan", PLAN)
         second = await call(client, "confirm_plan", PLAN | {"pipeline_style": "both"})
-        assert (first["plan_id"], second["plan_id"]) == ("plan-1", "plan-2")
-        assert first["plan_digest"] != second["plan_digest"]
+        older, newer = first["plan_id"], second["plan_id"]
+        assert older != newer and first["plan_digest"] != second["plan_digest"]
         stale = await call_error(
-            client, "record_answer", {"plan_id": "plan-1", "verdict": "accept", "human_reply": "yes"}
+            client, "record_answer", {"plan_id": older, "verdict": "accept", "human_reply": "yes"}
         )
-        assert "plan-1 was superseded by a newer plan" in stale
+        assert f"{older} was superseded by a newer plan" in stale
         unknown = await call_error(
             client, "record_answer", {"plan_id": "plan-9", "verdict": "accept", "human_reply": "yes"}
         )
-        assert "No plan 'plan-9' in this session (known: plan-1, plan-2)" in unknown
+        assert f"No plan 'plan-9' in this session (known: {older}, {newer})" in unknown
         both = await call_error(
             client,
             "record_answer",
-            {"plan_id": "plan-2", "question_set_id": "questions-1", "verdict": "accept", "human_reply": "yes"},
+            {"plan_id": newer, "question_set_id": "questions-1", "verdict": "accept", "human_reply": "yes"},
         )
         assert "pass either question_set_id" in both
-        await call(client, "record_answer", {"plan_id": "plan-2", "verdict": "accept", "human_reply": "yes"})
+        await call(
+            client,
+            "record_answer",
+            {"plan_id": newer, "plan_digest": second["plan_digest"], "verdict": "accept", "human_reply": "yes"},
+        )
     assert server.integrator_session.approved_plan.plan.pipeline_style == "both"
+
+
+@pytest.mark.anyio
+async def test_a_chat_verdict_is_bound_to_the_digest_of_the_plan_the_human_saw(module_workspace: Path) -> None:
+    """Issue 15 #5: a verdict relayed in chat names the digest of the plan shown; another digest is refused."""
+    server = build_server(ServerOptions(checkout=module_workspace))
+    async with Client(server, mode="legacy") as client:
+        shown = await call(client, "confirm_plan", PLAN)
+        other = IntegrationPlan.model_validate(PLAN | {"pipeline_style": "both"}).digest()
+        wrong = await call_error(
+            client,
+            "record_answer",
+            {"plan_id": shown["plan_id"], "plan_digest": other, "verdict": "accept", "human_reply": "yes"},
+        )
+        assert f"is not the digest of {shown['plan_id']} ({shown['plan_digest']})" in wrong
+        assert "Pass the plan_digest confirm_plan returned" in wrong
+        assert (await call_error(client, "scaffold", {"model_name": "Foo"})).count("no plan has been approved") == 1
+        right = await call(
+            client,
+            "record_answer",
+            {
+                "plan_id": shown["plan_id"],
+                "plan_digest": shown["plan_digest"],
+                "verdict": "accept",
+                "human_reply": "yes",
+            },
+        )
+    assert right["may_write"] is True and right["plan_digest"] == shown["plan_digest"]

@@ -24,5 +24,6 @@ def convert_weights(
     return lambda report: convert_weights(checkout, conversion, report)
 
 
-# Writes only converted weights under .diffusers-integrator/weights/ (never shipped): no approval gate.
-SPEC = ToolSpec.of(convert_weights, "Convert reference weights", "session", background=True)
+# Writes only converted weights under .diffusers-integrator/weights/ (never shipped): no approval gate, but
+# --read-only hides it.
+SPEC = ToolSpec.of(convert_weights, "Convert reference weights", "state", background=True)

@@ -25,5 +25,6 @@ def make_quality(
     return lambda report: run_quality(checkout, quality, report)
 
 
-# Checking writes only its log under .diffusers-integrator/; fix=true passes the write gate itself.
-SPEC = ToolSpec.of(make_quality, "Run the quality gates", "session", destructive=True, background=True)
+# Checking runs ruff and the checkout's own utils/check_*.py and writes only its log under .diffusers-integrator/
+# (so --read-only hides it, but it needs no approved plan); fix=true passes the write gate itself.
+SPEC = ToolSpec.of(make_quality, "Run the quality gates", "state", destructive=True, background=True)

@@ -26,4 +26,5 @@ def run_parity(
     return lambda report: run_parity(checkout, parity, report)
 
 
-SPEC = ToolSpec.of(run_parity, "Run a parity spec", "session", idempotent=False, open_world=True, background=True)
+# Runs the spec, code the agent wrote: hidden under --read-only, and it passes the approval gate like a write.
+SPEC = ToolSpec.of(run_parity, "Run a parity spec", "execute", idempotent=False, open_world=True, background=True)
