@@ -40,6 +40,7 @@ FLOORS: dict[str, int] = {
     "evals": 6,
     "server": 6,
     "demo": 7,
+    "agents": 7,
     "cli": 8,
 }
 CORE_TOP_FLOOR = 4
