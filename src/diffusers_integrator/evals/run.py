@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cases import load_cases
 from .checks import CHECKS
 from .report import write_report
 from .summary import CaseScore, EvalSummary
+
+
+if TYPE_CHECKING:
+    from inspect_ai.solver import Solver
 
 
 def run_evals(
@@ -26,15 +31,18 @@ def run_evals(
     epochs: int = 1,
     bundle: bool = True,
     keep_trees: bool = False,
+    solver: Solver | None = None,
 ) -> EvalSummary:
-    """Runs the task (offline replay unless `model` names a real model) and writes the summary."""
+    """Runs the task (offline replay unless `model` names a real model) and writes the summary.
+
+    `solver` replaces the replayed ReAct agent (the agent runner's: `diffusers-integrator agent eval`)."""
     from inspect_ai import eval as inspect_eval
 
     from .task import integration
 
     cases = load_cases(names)
     replay = model is None
-    task = integration(cases=",".join(case.id for case in cases), replay=replay)
+    task = integration(cases=",".join(case.id for case in cases), replay=replay, solver=solver)
     logs = inspect_eval(
         task,
         model=model or "mockllm/model",

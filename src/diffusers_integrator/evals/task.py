@@ -68,12 +68,18 @@ def integrate(replay: bool = True, workdir: str | None = None) -> Solver:
 
 
 @task
-def integration(cases: str | None = None, replay: bool = True, workdir: str | None = None) -> Task:
-    """Every case (or those named, comma-separated), replayed offline by default."""
+def integration(
+    cases: str | None = None, replay: bool = True, workdir: str | None = None, solver: Solver | None = None
+) -> Task:
+    """Every case (or those named, comma-separated), replayed offline by default.
+
+    `solver` replaces the ReAct agent: the agent runner's (`agents/solver.py`) runs a case from its cassette or
+    live; it builds the tree and leaves it in the store as `integrate` does, so the same scorers judge it.
+    """
     selected = load_cases(cases.split(",") if cases else None)
     return Task(
         dataset=samples(selected),
-        solver=integrate(replay=replay, workdir=workdir),
+        solver=solver or integrate(replay=replay, workdir=workdir),
         scorer=end_state_scorers(),
         message_limit=MESSAGE_LIMIT,
         model=MODEL if replay else None,
