@@ -28,6 +28,7 @@ from .. import __version__
 from ..checkout import STATE_DIR_NAME, Checkout, atomic_write
 from ..errors import IntegratorError
 from ..progress import ProgressFn
+from ..redact import Scrubber
 from .convert import Conversion, KeyMap
 from .convert_weights_schema import (
     ConversionCoverage,
@@ -43,7 +44,7 @@ from .convert_weights_schema import (
     SwapRule,
     TransposeRule,
 )
-from .weights import TensorInfo, checkpoint_files, fold_keys, read_safetensors_header
+from .weights import TensorInfo, checkpoint_files, fold_keys, input_path, read_safetensors_header
 
 
 WEIGHTS_DIR = "weights"
@@ -134,8 +135,8 @@ def load_rules(path: str | Path) -> list[ConversionRule]:
 class _Checkpoint:
     """Every tensor behind a checkpoint path, as meta tensors (from headers) or read one at a time."""
 
-    def __init__(self, path: Path):
-        self.files = checkpoint_files(path)
+    def __init__(self, path: Path, field: str = "source", confine: Callable[[Path], Path] | None = None):
+        self.files = checkpoint_files(path, field, confine)
         self.meta: dict[str, torch.Tensor] = {}
         self.file_of: dict[str, Path] = {}
         for file in self.files:
@@ -189,14 +190,20 @@ def _torch_state(file: Path, map_location: str) -> dict[str, torch.Tensor]:
     return {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
 
 
-def _read_target(path: Path) -> tuple[dict[str, TensorInfo], Path | None]:
+def _read_target(path: Path, confine: Callable[[Path], Path] | None) -> tuple[dict[str, TensorInfo], Path | None]:
     """The keys, shapes and dtypes the diffusers model expects, and the config.json beside them (if any)."""
     if path.suffix == ".json" and not path.name.endswith(".index.json"):
         try:
-            shapes = json.loads(path.read_text(encoding="utf-8"))
+            shapes = json.loads((confine(path) if confine else path).read_text(encoding="utf-8"))
             infos = {key: TensorInfo(key=key, shape=list(shape), dtype="?") for key, shape in shapes.items()}
         except FileNotFoundError:
-            raise IntegratorError(f"{path} does not exist.", "Give the target's folder or a JSON of shapes.") from None
+            raise IntegratorError(
+                f"`target`: {str(path)[:200]} does not exist.", "Give the target's folder or a JSON of shapes."
+            ) from None
+        except OSError as error:
+            raise IntegratorError(
+                f"`target`: {str(path)[:200]} cannot be read ({error.strerror}).", "Check the path."
+            ) from None
         except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
             raise IntegratorError(
                 f"{path} is not a JSON object of key -> shape.",
@@ -206,7 +213,7 @@ def _read_target(path: Path) -> tuple[dict[str, TensorInfo], Path | None]:
     folder = path if path.is_dir() else path.parent
     config = folder / "config.json"
     infos = {}
-    for key, tensor in _Checkpoint(path).meta.items():
+    for key, tensor in _Checkpoint(path, "target", confine).meta.items():
         infos[key] = TensorInfo(key=key, shape=list(tensor.shape), dtype=_dtype_name(tensor.dtype))
     return infos, config if config.is_file() else None
 
@@ -235,9 +242,10 @@ def convert_weights(
     """Checks the rules' coverage over `request.source` against `request.target`, then (unless `dry_run`, or the
     coverage is incomplete and not allowed) writes the converted weights under `.diffusers-integrator/weights/`."""
     report = progress or (lambda done, total=None, message=None: None)
-    source_path = _input_path(checkout, request.source)
-    source = _Checkpoint(source_path)
-    target, config = _read_target(_input_path(checkout, request.target)) if request.target else ({}, None)
+    source_path, confine_source = input_path(checkout, request.source)
+    source = _Checkpoint(source_path, "source", confine_source)
+    target_path, confine_target = input_path(checkout, request.target) if request.target else (None, None)
+    target, config = _read_target(target_path, confine_target) if target_path is not None else ({}, None)
     km = key_map_from_rules(request.rules)
     cast = _CASTS.get(request.dtype)
 
@@ -278,7 +286,7 @@ def convert_weights(
                 "tool": "convert_weights",
                 "version": __version__,
                 "source": str(source_path),
-                "target": str(_input_path(checkout, request.target)) if request.target else None,
+                "target": str(target_path) if target_path is not None else None,
                 "dtype": request.dtype,
                 "rules": [rule.model_dump(exclude_none=True) for rule in request.rules],
                 "complete": complete,
@@ -287,7 +295,8 @@ def convert_weights(
                 "unmatched_rules": [rule.model_dump() for rule in coverage.unmatched_rules],
                 "weight_map": weight_map,
             }
-            atomic_write(out_dir / REPORT_NAME, json.dumps(record, indent=2) + "\n")
+            # Scrubbed like every file the product writes: a path or a rule may carry a secret.
+            atomic_write(out_dir / REPORT_NAME, json.dumps(Scrubber().data(record), indent=2) + "\n")
     finally:
         for temp in temps.values():
             with contextlib.suppress(FileNotFoundError):
@@ -301,11 +310,6 @@ def convert_weights(
     result.next_step = _next_step(result, request, out_dir_rel=rel, class_name=_class_name(config))
     report(len(source.meta), len(source.meta), f"wrote {len(files)} file(s) to {rel}")
     return result
-
-
-def _input_path(checkout: Checkout, text: str | None) -> Path:
-    path = Path(text or "").expanduser()
-    return path if path.is_absolute() else checkout.root / path
 
 
 def _default_name(source: Path) -> str:

@@ -12,6 +12,7 @@ import json
 import re
 import struct
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -53,25 +54,63 @@ class InspectCheckpointResult(BaseModel):
     truncated: int = Field(default=0, description="Patterns left out to keep the result small.")
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def _shown(path: str | Path, limit: int = 200) -> str:
+    """A path as an error echoes it: cut, so a huge one never comes back whole."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def read_safetensors_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     """Tensor names, shapes and dtypes, and the `__metadata__`, from the header alone."""
-    with open(path, "rb") as handle:
-        raw = handle.read(8)
-        if len(raw) != 8:
-            raise IntegratorError(f"{path} is too short to be a safetensors file.", "Check the file.")
-        (length,) = struct.unpack("<Q", raw)
-        if length > 100_000_000:
-            raise IntegratorError(f"{path} has an implausible safetensors header.", "Is it really safetensors?")
-        header = json.loads(handle.read(length))
+    not_safetensors = IntegratorError(
+        f"{_shown(path)} is not a safetensors file (its header does not parse).",
+        "Check the file: a truncated download, or another format under a .safetensors name.",
+    )
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(8)
+            if len(raw) != 8:
+                raise IntegratorError(f"{_shown(path)} is too short to be a safetensors file.", "Check the file.")
+            (length,) = struct.unpack("<Q", raw)
+            if length > 100_000_000:
+                raise not_safetensors
+            header = json.loads(handle.read(length))
+    except FileNotFoundError:
+        raise IntegratorError(
+            f"{_shown(path)} does not exist (a shard the checkpoint lists is missing).",
+            "Download every shard the index names into the same folder, then retry.",
+        ) from None
+    except OSError as error:
+        raise IntegratorError(f"{_shown(path)} cannot be read ({error.strerror}).", "Check the path.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise not_safetensors from None
+    if not isinstance(header, dict):
+        raise not_safetensors
     metadata = header.pop("__metadata__", {}) or {}
-    tensors = {key: TensorInfo(key=key, shape=value["shape"], dtype=value["dtype"]) for key, value in header.items()}
-    return tensors, metadata
+    try:
+        tensors = {
+            key: TensorInfo(key=key, shape=value["shape"], dtype=value["dtype"]) for key, value in header.items()
+        }
+    except (KeyError, TypeError, ValueError):
+        raise not_safetensors from None
+    return tensors, {str(key): str(value) for key, value in metadata.items()} if isinstance(metadata, dict) else {}
 
 
 def _torch_tensors(path: Path) -> dict[str, TensorInfo]:
     import torch
 
-    state = torch.load(path, map_location="meta", weights_only=True, mmap=True)
+    try:
+        state = torch.load(path, map_location="meta", weights_only=True, mmap=True)
+    except FileNotFoundError:
+        raise IntegratorError(f"{_shown(path)} does not exist.", "Check the path (and every shard).") from None
+    except Exception as error:  # not a torch file, a pickle with classes, a truncated file
+        raise IntegratorError(
+            f"{_shown(path)} cannot be read as a weights-only torch state dict ({type(error).__name__}).",
+            "Pass a .safetensors file, or a plain state dict saved with `torch.save(model.state_dict(), ...)`.",
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -83,42 +122,93 @@ def _torch_tensors(path: Path) -> dict[str, TensorInfo]:
     }
 
 
-def checkpoint_files(path: Path) -> list[Path]:
-    """The weight files behind a path: a file, a sharded index, or a folder of shards."""
-    if not path.exists():
-        raise IntegratorError(f"{path} does not exist.", "Give the path of a .safetensors/.bin file or a folder.")
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin")) + sorted(path.glob("*.pt*"))
-        if not files:
-            raise IntegratorError(f"{path} holds no .safetensors, .bin or .pt files.", "Point at the weights folder.")
-        return files
-    if path.name.endswith(".index.json"):
-        shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
-        return [path.parent / shard for shard in shards]
-    return [path]
+def checkpoint_files(path: Path, field: str = "path", confine: Callable[[Path], Path] | None = None) -> list[Path]:
+    """The weight files behind a path: a file, a sharded index, or a folder of shards.
+
+    `confine` (the checkout's, for a path the caller gave relative to it) checks every file read, shards named
+    by an index included, so a symlink or a `../` in an index cannot lead out of the tree.
+    """
+    check = confine or (lambda file: file)
+    try:
+        path = check(path)
+        if not path.exists():
+            raise IntegratorError(
+                f"`{field}`: {_shown(path)} does not exist.", "Give the path of a .safetensors/.bin file or a folder."
+            )
+        if path.is_dir():
+            files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin")) + sorted(path.glob("*.pt*"))
+            if not files:
+                raise IntegratorError(
+                    f"`{field}`: {_shown(path)} holds no .safetensors, .bin or .pt files.",
+                    "Point at the weights folder.",
+                )
+            return [check(file) for file in files]
+        if path.name.endswith(".index.json"):
+            try:
+                shards = sorted(set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values()))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise IntegratorError(
+                    f"`{field}`: {_shown(path)} is not a sharded-checkpoint index (no `weight_map` of key -> file).",
+                    "Point at the index that came with the shards, or at the folder of shards.",
+                ) from None
+            files = [check(path.parent / str(shard)) for shard in shards]
+            missing = [file.name for file in files if not file.is_file()]
+            if missing:
+                raise IntegratorError(
+                    f"`{field}`: {_shown(path.name)} names shard(s) that are not there: {_shown(', '.join(missing))}.",
+                    "Download every shard the index names into the same folder, then retry.",
+                )
+            return files
+        if not path.name.endswith(WEIGHT_SUFFIXES):
+            raise IntegratorError(
+                f"`{field}`: {_shown(path.name)} is not a weights file.",
+                "Pass a .safetensors, .bin, .pt, .pth or .ckpt file, a sharded `*.index.json`, or a folder of weights.",
+            )
+        return [path]
+    except OSError as error:  # a name longer than the file system allows, a permission, a loop of links
+        raise IntegratorError(
+            f"`{field}`: {_shown(path)} cannot be used ({error.strerror or type(error).__name__}).",
+            "Give the path of a readable weights file or folder.",
+        ) from None
 
 
 class InspectCheckpointRequest(BaseModel):
     """Which weights to summarise."""
 
     path: str = Field(
+        min_length=1,
+        max_length=4096,
         description="A .safetensors / .bin / .pt file, a sharded `*.index.json`, or a folder of weights. Relative "
-        "paths are taken from the checkout root; absolute paths may point anywhere (the file is only read)."
+        "paths are taken from the checkout root and stay inside it (a symlink out of the tree is refused); absolute "
+        "paths may point anywhere, by design: the file is only read.",
     )
     max_patterns: int = Field(default=150, ge=1, le=2000, description="Cap on folded key patterns returned.")
 
 
 def inspect_checkpoint(checkout: Checkout, request: InspectCheckpointRequest) -> InspectCheckpointResult:
     """Summarises a checkpoint; a relative path is the checkout's, an absolute one may be anywhere (read only)."""
-    path = Path(request.path).expanduser()
-    if not path.is_absolute():
-        path = checkout.root / path
-    return summarize_checkpoint(path, max_patterns=request.max_patterns)
+    path, confine = input_path(checkout, request.path)
+    return summarize_checkpoint(path, max_patterns=request.max_patterns, confine=confine)
 
 
-def summarize_checkpoint(path: str | Path, *, max_patterns: int = 150) -> InspectCheckpointResult:
+def input_path(checkout: Checkout, text: str) -> tuple[Path, Callable[[Path], Path] | None]:
+    """A weights path a caller gave, and the check for every file read behind it.
+
+    Relative: the checkout's, confined to the tree (symlinks that leave it are refused, for every shard too).
+    Absolute: anywhere, by design (the user's downloads folder); only ever read.
+    """
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path, None
+    confine: Callable[[Path], Path] = checkout.resolve
+    return confine(text), confine
+
+
+def summarize_checkpoint(
+    path: str | Path, *, max_patterns: int = 150, confine: Callable[[Path], Path] | None = None
+) -> InspectCheckpointResult:
     """Reads every file behind `path` and folds its keys into patterns."""
-    files = checkpoint_files(Path(path).expanduser())
+    files = checkpoint_files(Path(path).expanduser(), confine=confine)
     tensors: dict[str, TensorInfo] = {}
     metadata: dict[str, str] = {}
     for file in files:

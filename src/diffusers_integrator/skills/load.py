@@ -55,7 +55,8 @@ def get_skill(name: str, root: Path | None = None) -> Skill:
     skills = {s.name: s for s in load_skills(root)}
     if name not in skills:
         raise IntegratorError(
-            f"There is no skill named `{name}`.", f"Use one of: {', '.join(sorted(skills)) or '(none shipped)'}."
+            f"There is no skill named `{_shown(name)}`.",
+            f"Use one of: {', '.join(sorted(skills)) or '(none shipped)'}.",
         )
     return skills[name]
 
@@ -77,7 +78,8 @@ def read_skill_file(name: str, path: str = SKILL_FILE, root: Path | None = None)
     entry = skill.file(relative)
     if entry is None:
         raise IntegratorError(
-            f"The skill `{name}` has no file `{path}`.", f"Use one of: {', '.join(f.path for f in skill.files)}."
+            f"The skill `{name}` has no file `{_shown(path)}`.",
+            f"Use one of: {', '.join(f.path for f in skill.files)}.",
         )
     data = (skill.root / relative).read_bytes()
     return GetSkillResult(
@@ -202,15 +204,25 @@ def _mime(path: Path) -> str:
 
 def _confined_relative_path(skill: Skill, path: str) -> str:
     """`path` as a clean relative path inside the skill folder, or an error that names the rule."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in path):  # a NUL byte cannot even be opened
+        raise IntegratorError(
+            f"`path` {_shown(path)!r} holds a control character.",
+            "Pass a plain path relative to the skill folder, e.g. `SKILL.md` or `attention.md`.",
+        )
     pure = PurePosixPath(path.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or not pure.parts:
         raise IntegratorError(
-            f"`{path}` is not a path inside the skill `{skill.name}`.",
+            f"`{_shown(path)}` is not a path inside the skill `{skill.name}`.",
             "Pass a path relative to the skill folder, e.g. `SKILL.md` or `attention.md`.",
         )
     resolved = (skill.root / pure).resolve()
     if not resolved.is_relative_to(skill.root.resolve()):
         raise IntegratorError(
-            f"`{path}` leaves the skill `{skill.name}`.", "Pass a path relative to the skill folder."
+            f"`{_shown(path)}` leaves the skill `{skill.name}`.", "Pass a path relative to the skill folder."
         )
     return pure.as_posix()
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """A caller's value as an error echoes it: cut, so a huge one never comes back whole."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -118,3 +118,35 @@ async def test_a_conversion_past_wait_s_is_a_job_whose_result_job_status_returns
     assert status["job"]["state"] == "succeeded" and status["job"]["name"] == "convert_weights"
     assert status["result"]["complete"] and status["result"]["files"] == ["diffusion_pytorch_model.safetensors"]
     assert (workspace / status["result"]["output_dir"] / "diffusion_pytorch_model.safetensors").is_file()
+
+
+@pytest.mark.anyio
+async def test_a_missing_shard_names_itself_and_the_fix(workspace: Path, target_dir: Path) -> None:
+    """Issue 15 #8: a sharded source whose index names a missing shard ended in a bare error."""
+    folder = workspace / "ckpts"
+    folder.mkdir()
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"layers.0.attn.qkv.weight": "model-00002-of-00002.safetensors"}})
+    )
+    arguments = {"source": "ckpts/model.safetensors.index.json", "rules": RULES, "target": str(target_dir)}
+    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
+        message = await call_error(client, "convert_weights", arguments)
+    assert "`source`" in message and "model-00002-of-00002.safetensors" in message
+    assert "Download every shard" in message
+
+
+@pytest.mark.anyio
+async def test_conversion_json_carries_no_secret(
+    workspace: Path, source: str, target_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 #6: conversion.json carried $ANTHROPIC_API_KEY (a value the request held)."""
+    secret = "sk-ant-api03-CONVERTfakeCONVERTfake012345"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    rules = [*RULES, {"op": "drop", "source": f"no.such.{secret}"}]
+    arguments = {"source": source, "rules": rules, "target": str(target_dir), "name": "secretless"}
+    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
+        answer = await call(client, "convert_weights", arguments)
+    written = workspace / ".diffusers-integrator" / "weights" / "secretless" / "conversion.json"
+    assert written.is_file() and secret not in written.read_text()
+    assert "[redacted:$ANTHROPIC_API_KEY]" in written.read_text()
+    assert secret not in json.dumps(answer)

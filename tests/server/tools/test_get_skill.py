@@ -25,3 +25,14 @@ async def test_the_tools_channel_reads_every_file_of_every_skill(mode: str) -> N
                 assert content["text"] and content["sha256"] == hashlib.sha256(content["text"].encode()).hexdigest()
         refused = await client.call_tool("get_skill", {"name": "parity-testing", "path": "../../pyproject.toml"})
         assert refused.is_error
+
+
+@pytest.mark.anyio
+async def test_a_nul_byte_in_the_path_is_refused_naming_the_field() -> None:
+    """Issue 15 #8: a NUL byte in `path` ended in a bare "Error executing tool get_skill"."""
+    async with Client(build_server(), mode="legacy") as client:
+        nul = await client.call_tool("get_skill", {"name": "parity-testing", "path": "SKILL\x00.md"})
+        long = await client.call_tool("get_skill", {"name": "x" * 10_000})
+    assert nul.is_error and "`path`" in nul.content[0].text and "control character" in nul.content[0].text
+    assert long.is_error and "There is no skill named" in long.content[0].text and "Use one of" in long.content[0].text
+    assert len(long.content[0].text) < 1000

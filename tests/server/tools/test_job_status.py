@@ -11,6 +11,9 @@ import anyio
 import pytest
 from mcp import Client
 
+from diffusers_integrator.server import build_server
+from diffusers_integrator.server.session import ServerOptions
+
 from ...mcp_helpers import call, call_error
 from ..counting import Progress, _server
 
@@ -79,3 +82,13 @@ async def test_failure_after_wait_s_is_reported_by_job_status(
     assert status["job"]["state"] == "failed" and status["result"] is None
     assert status["job"]["error"] == "Step 3 failed. Count fewer steps." == status["next_step"]
     assert "No job 'job-00000000' in this session" in unknown
+
+
+@pytest.mark.anyio
+async def test_a_huge_job_id_is_refused_naming_the_field_without_echoing_it(workspace: Path) -> None:
+    """Issue 15 #8: a 1 MB job_id ended in a bare error (and errors echoed megabytes)."""
+    async with Client(build_server(ServerOptions(checkout=workspace)), mode="legacy") as client:
+        huge = await call_error(client, "job_status", {"job_id": "job-" + "0" * 1_000_000})
+        odd = await call_error(client, "job_status", {"job_id": "../../etc/passwd"})
+    assert "job_id" in huge and len(huge) < 2000
+    assert "job_id" in odd and "pattern" in odd

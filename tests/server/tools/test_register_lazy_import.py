@@ -28,3 +28,18 @@ async def test_dry_run_needs_no_plan_and_a_real_write_does(workspace: Path, mode
         }
         assert "confirm_plan" in await call_error(client, "register_lazy_import", FOO)
     assert "FooTransformer2DModel" not in (workspace / "src/diffusers/__init__.py").read_text()
+
+
+@pytest.mark.anyio
+async def test_a_module_symlinked_out_of_the_tree_is_never_read(workspace: Path, tmp_path: Path) -> None:
+    """Issue 15 #10: register_lazy_import read a symlinked module file outside the tree."""
+    outside = tmp_path / "outside" / "evil.py"
+    outside.parent.mkdir()
+    outside.write_text("import torch\n\n\nclass EvilTransformer2DModel(torch.nn.Module):\n    pass\n")
+    (workspace / "src/diffusers/models/transformers/transformer_evil.py").symlink_to(outside)
+    before = (workspace / "src/diffusers/__init__.py").read_text()
+    symbol = {"name": "EvilTransformer2DModel", "module": "diffusers.models.transformers.transformer_evil"}
+    async with Client(build_server(ServerOptions(checkout=workspace, require_approval=False)), mode="legacy") as c:
+        refused = await call_error(c, "register_lazy_import", {"symbols": [symbol]})
+    assert "outside the checkout" in refused and "symlink" in refused
+    assert (workspace / "src/diffusers/__init__.py").read_text() == before
