@@ -20,6 +20,7 @@ from typing import Any
 from ..checkout import Checkout, FileChange
 from ..checkout.offers import Offers, read_offers
 from ..progress import ProgressFn
+from ..redact import Scrubber
 from . import copies, registration, rules, toctree
 from .models import CHECKS, CheckSummary, Finding, FixedFile, QualityRequest, QualityResult, RuffUsed
 from .ruff_bin import RuffBinary, find_ruff
@@ -546,7 +547,7 @@ def _write_log(checkout: Checkout, text: str) -> str:
     rel = f"{checkout.rel(folder)}/quality-{stamp}-{secrets.token_hex(3)}.log"
     old = sorted(folder.glob("quality-*.log")) if folder.is_dir() else []
     stale = {checkout.rel(p): None for p in old[: max(len(old) - KEEP_LOGS + 1, 0)]}
-    checkout.write_files({**stale, rel: text})
+    checkout.write_files({**stale, rel: Scrubber().text(text)})  # tool output may quote a secret
     return rel
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..checkout import Checkout, FileChange
 from ..errors import IntegratorError
 from ..progress import ProgressFn
+from ..redact import Scrubber, safe_file_name
 from . import configs, edits
 from .checklist import build_checklist
 from .collisions import check_collisions
@@ -137,8 +138,10 @@ def compact_result(checkout: Checkout, result: ScaffoldResult, budget: int = INL
         return result
     folder = checkout.state_dir / "scaffold"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{result.names.snake}{'-dry-run' if result.dry_run else ''}.diff"
-    target.write_text("".join(change.diff for change in result.changes), encoding="utf-8")
+    suffix = "-dry-run" if result.dry_run else ""
+    # A working file like any other: neither its name nor its text may carry a secret.
+    target = folder / safe_file_name(f"{result.names.snake}{suffix}.diff", f"scaffold{suffix}.diff")
+    target.write_text(Scrubber().text("".join(change.diff for change in result.changes)), encoding="utf-8")
     slim = [change.model_copy(update={"diff": ""}) for change in result.changes]
     return result.model_copy(update={"changes": slim, "diff_file": checkout.rel(target)})
 

@@ -44,3 +44,19 @@ async def test_real_run_and_collision_through_the_client(workspace: Path) -> Non
     assert len(json.dumps(result)) < 40_000
     assert "+class FooTransformer3DModel(" in (workspace / result["diff_file"]).read_text()
     assert "WanTransformer3DModel is already defined" in clash
+
+
+@pytest.mark.anyio
+async def test_the_diff_file_and_the_answer_carry_no_secret(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 #6: the scaffold's diff file was named after the model, which carried $ANTHROPIC_API_KEY."""
+    secret = "zqsecretkey12345678"  # an opaque key: only the environment says it is one
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    server = build_server(ServerOptions(checkout=workspace, require_approval=False))
+    async with Client(server, mode="legacy") as client:
+        result = await call(client, "scaffold", {"model_name": secret, "pipeline": "standard", "dry_run": True})
+    assert result["diff_file"] == ".diffusers-integrator/scaffold/scaffold-dry-run.diff"
+    assert secret not in json.dumps(result) and "[redacted:$ANTHROPIC_API_KEY]" in json.dumps(result)
+    for path in (workspace / ".diffusers-integrator").rglob("*"):
+        assert secret not in path.name
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
+from ...checkout import Checkout
 from ...progress import ProgressFn
 from ...quality.models import QualityRequest, QualityResult
 from ..jobs import with_wait, without_wait
@@ -17,12 +19,19 @@ MakeQualityRequest = with_wait(QualityRequest, "MakeQualityRequest")
 def make_quality(
     session: IntegratorSession, request: MakeQualityRequest, progress: ProgressFn
 ) -> Callable[[ProgressFn], QualityResult]:
-    from ...quality import run_quality
-
     if request.fix:
         session.ensure_may_write("make_quality")
     checkout, quality = session.checkout(), without_wait(request, QualityRequest)
-    return lambda report: run_quality(checkout, quality, report)
+    return lambda report: _run(checkout, quality, report)
+
+
+def _run(checkout: Checkout, request: QualityRequest, progress: ProgressFn) -> QualityResult:
+    """A fix reads files, computes their fixed text and writes it: one step under the writer lock (in the job's
+    thread, which holds it while the checks that follow read the fixed tree)."""
+    from ...quality import run_quality
+
+    with checkout.writing() if request.fix else contextlib.nullcontext():
+        return run_quality(checkout, request, progress)
 
 
 # Checking runs ruff and the checkout's own utils/check_*.py and writes only its log under .diffusers-integrator/

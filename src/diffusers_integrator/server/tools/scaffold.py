@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from ...progress import ProgressFn
 from ...scaffold.schema import ScaffoldRequest, ScaffoldResult
 from ..session import IntegratorSession
@@ -13,7 +15,10 @@ def scaffold(session: IntegratorSession, request: ScaffoldRequest, progress: Pro
     from ...scaffold import scaffold as lay_down
 
     checkout = session.checkout()
-    return compact_result(checkout, lay_down(checkout, request, progress))
+    # Reading the tree, planning every file and registration, and writing them is one step under the writer lock:
+    # two scaffolds at once must not both edit the inits as they were before either wrote.
+    with contextlib.nullcontext() if request.dry_run else checkout.writing():
+        return compact_result(checkout, lay_down(checkout, request, progress))
 
 
 SPEC = ToolSpec.of(scaffold, "Scaffold a new integration", "write")
