@@ -4,6 +4,7 @@ through an independent client (the MCP Inspector)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -14,10 +15,13 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from pydantic import BaseModel, Field
 
 from diffusers_integrator.server import build_server, tool_specs
+from diffusers_integrator.server.app import add_tool
 from diffusers_integrator.server.descriptions import load_tool_docs
 from diffusers_integrator.server.session import ServerOptions
+from diffusers_integrator.server.spec import ToolSpec
 
 from ..conftest import needs
 from ..mcp_helpers import call, call_error
@@ -154,3 +158,41 @@ def test_the_mcp_inspector_lists_every_tool_and_calls_a_read_only_one(diffusers_
     assert called.returncode == 0, called.stderr
     result = json.loads(called.stdout)
     assert not result.get("isError") and result["structuredContent"]["layout"] == "git-clone"
+
+
+class _Echo(BaseModel):
+    text: str = Field(description="What to echo.")
+
+
+class _Echoed(BaseModel):
+    text: str
+
+
+def _crash(session, request: _Echo, progress) -> _Echoed:
+    raise RuntimeError(f"the backend said: {request.text}")
+
+
+def _echo(session, request: _Echo, progress) -> _Echoed:
+    return _Echoed(text=f"you said {request.text}")
+
+
+@pytest.mark.anyio
+async def test_no_secret_reaches_a_response_an_error_or_the_log(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15 #6 and #8: tool responses and a stderr log line carried $ANTHROPIC_API_KEY, and an unexpected
+    failure came back as a bare "Error executing tool X"."""
+    secret = "sk-ant-api03-APPfakeAPPfakeAPPfake0123"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    server = build_server(ServerOptions(checkout=workspace))
+    add_tool(server, ToolSpec("echo", "Echo", _Echo, _Echoed, _echo, "read"), server.integrator_session, "Echo.")
+    add_tool(server, ToolSpec("crash", "Crash", _Echo, _Echoed, _crash, "read"), server.integrator_session, "Crash.")
+    with caplog.at_level(logging.INFO):
+        async with Client(server, mode="legacy") as client:
+            echoed = await client.call_tool("echo", {"text": secret})
+            crashed = await call_error(client, "crash", {"text": secret})
+    assert secret not in json.dumps(echoed.structured_content) and secret not in echoed.content[0].text
+    assert echoed.structured_content["text"] == "you said [redacted:$ANTHROPIC_API_KEY]"
+    assert "`crash` failed unexpectedly (RuntimeError" in crashed and "report it" in crashed
+    assert secret not in crashed
+    assert "crash failed unexpectedly" in caplog.text and secret not in caplog.text
