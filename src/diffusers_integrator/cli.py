@@ -287,6 +287,123 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+AGENT_RUN_HELP = """\
+A live run, step by step (docs/agents.md has more):
+  1. export ANTHROPIC_API_KEY=...   (read from the environment; never written to a record, log or cassette)
+  2. a diffusers clone on a new branch, and the reference repo with its inference script
+  3. diffusers-integrator agent run --checkout ~/diffusers --reference ~/research-repo \\
+         --script ~/research-repo/infer.py --record my-run.jsonl
+  4. the lead agent reads the checkout, asks you its questions and shows you the plan at this terminal
+     (or answers come from --answers FILE); nothing is written before you accept the plan
+  5. it writes the code, hands parity to the parity agent and the check to the review agent
+  6. at the end: tokens and cost per agent; the run record, transcript and server trace under
+     <checkout>/.diffusers-integrator/ (`sessions show` prints the trace), the cassette if --record
+
+Cost: every reply is priced from its token usage (list prices per model family; cached prompt reads at a
+tenth of the input price). A small model such as the bundled TinyDiT takes tens of replies; a real model
+integration a hundred or more, roughly $3-10 on a Sonnet-class model and 1.7 times that on Opus. The run
+stops at --budget-usd (default $25) or --max-turns (default 150 replies, all agents together); Ctrl-C stops
+it too, and everything recorded so far is kept.
+
+Offline: --replay CASSETTE answers from a cassette instead of the API (no key needed) while the server and
+tools run for real; a request that differs from the recording stops the run with a diff. Try the shipped
+one: `diffusers-integrator agent eval tinydit`.
+Exit status: 0 done, 1 stopped by a limit, a cassette mismatch or an error, 130 Ctrl-C."""
+
+
+def _agent(args: argparse.Namespace) -> int:
+    if not args.verbose:  # one INFO line per API request would bury the agents' own lines
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+    if args.action == "run":
+        return _agent_run(args)
+    if args.action == "script":
+        return _agent_script(args)
+    if args.action == "plugin":
+        from .agents.plugin import sync_plugin_agents
+
+        stale = sync_plugin_agents(Path(args.dir) if args.dir else None, write=args.write)
+        if stale and not args.write:
+            print(f"Plugin subagents are stale: {', '.join(stale)}. Run `agent plugin --write`.", file=sys.stderr)
+            return 1
+        print(f"{'rewrote' if args.write else 'checked'} the plugin's subagents ({len(stale)} changed)")
+        return 0
+    from .agents.solver import agent_runner, cassette_of
+    from .evals.cases import load_cases
+    from .evals.report import render_markdown
+    from .evals.run import run_evals
+
+    names = args.cases or [case.id for case in load_cases() if cassette_of(case.id).is_file()]
+    mode = "live" if args.live else "cassette"
+    solver = agent_runner(mode=mode, model=args.model, max_turns=args.max_turns, budget_usd=args.budget_usd)
+    summary = run_evals(names, report_dir=Path(args.report), solver=solver)
+    print(render_markdown(summary))
+    return 0 if summary.as_expected else 1
+
+
+def _agent_run(args: argparse.Namespace) -> int:
+    from .agents.cassette import replay_defaults
+    from .agents.runner import RunOptions, run
+
+    defaults = replay_defaults(Path(args.replay)) if args.replay else {}
+    paths = {}
+    for name in ("reference", "script", "answers"):
+        value = getattr(args, name)
+        path = Path(value).expanduser().resolve() if value else defaults.get(name)
+        if path is not None and not path.exists():
+            raise IntegratorError(f"--{name} {value}: no such file or folder.", f"Check the path of --{name}.")
+        paths[name] = path
+    if not args.replay and (paths["reference"] is None or paths["script"] is None):
+        raise IntegratorError(
+            "A run needs the reference repo and its inference script.", "Pass --reference and --script."
+        )
+    if paths["answers"] is None and not sys.stdin.isatty():
+        raise IntegratorError(
+            "Nobody can answer the agent's questions: the input is not a terminal.",
+            "Run it in a terminal, or pass --answers FILE (docs/agents.md shows its shape).",
+        )
+    options = RunOptions(
+        checkout=Path(args.checkout or "."),
+        reference=paths["reference"],
+        script=paths["script"],
+        answers=paths["answers"],
+        prompt=args.prompt or defaults.get("prompt"),
+        model=args.model,
+        max_turns=args.max_turns,
+        budget_usd=args.budget_usd,
+        record=Path(args.record) if args.record else None,
+        replay=Path(args.replay) if args.replay else None,
+        case=defaults.get("case"),
+    )
+    result = run(options)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    return {"done": 0, "interrupted": 130}.get(result.stop_reason, 1) if not result.unplayed else 1
+
+
+def _agent_script(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    import anyio
+
+    from .agents.script import cassettes_dir, script_cassette
+    from .evals.cases import load_cases
+
+    into = Path(args.into) if args.into else cassettes_dir()
+    for case in load_cases(args.cases):
+        workdir = Path(tempfile.mkdtemp(prefix=f"agent-script-{case.id}-"))
+        try:
+            say = print if args.verbose_run else (lambda line: None)
+            result = anyio.run(script_cassette, case, workdir, into, say)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print(
+            f"{case.id}: {into / (case.id + '.jsonl')} ({result.turns} replies, delegations: "
+            f"{', '.join(d.agent for d in result.delegations)})"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
@@ -482,6 +599,52 @@ def build_parser() -> argparse.ArgumentParser:
     eval_show = eval_actions.add_parser("show", help="List the cases: id, kind, turns, title.")
     eval_show.add_argument("cases", nargs="*")
     evals.set_defaults(run=_eval)
+
+    agent = commands.add_parser("agent", help="Run the lead, parity and review agents on the Anthropic SDK.")
+    agent_actions = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    agent_run = agent_actions.add_parser(
+        "run",
+        help="Integrate a model end to end with the agents (live, or replayed from a cassette).",
+        description="The lead agent drives the integration over our MCP server (started on --checkout), asks "
+        "you through forms at this terminal, and delegates parity and review to its sub-agents.",
+        epilog=AGENT_RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    agent_run.add_argument("--checkout", default=None, help="The diffusers clone (default: the working directory).")
+    agent_run.add_argument("--reference", help="The reference repo (the agents may read it, never write it).")
+    agent_run.add_argument("--script", help="The reference's inference script.")
+    agent_run.add_argument("--prompt", help="What you ask for (default: integrate the reference's model).")
+    agent_run.add_argument("--model", help="The Claude model (default: claude-sonnet-5-5; a replay: the cassette's).")
+    agent_run.add_argument("--max-turns", type=int, default=150, help="Replies, all agents together (default 150).")
+    agent_run.add_argument("--budget-usd", type=float, default=25.0, help="Stop once this is spent (default 25).")
+    agent_run.add_argument("--answers", help="Answer the forms from this YAML file (unattended runs).")
+    cassette = agent_run.add_mutually_exclusive_group()
+    cassette.add_argument("--record", metavar="CASSETTE", help="Record every API exchange to this file.")
+    cassette.add_argument("--replay", metavar="CASSETTE", help="Answer from this cassette instead of the API.")
+    agent_run.add_argument("--json", action="store_true", help="Print the run's result as JSON at the end.")
+    agent_script = agent_actions.add_parser(
+        "script", help="Make the scripted cassette of eval cases (the case's turns as the agents' replies)."
+    )
+    agent_script.add_argument("cases", nargs="+", help="Case ids, e.g. tinydit.")
+    agent_script.add_argument("--into", help="Folder for the cassettes (default: this project's evals/cassettes).")
+    agent_script.add_argument("--verbose-run", action="store_true", help="Print the scripted run as it goes.")
+    agent_eval = agent_actions.add_parser(
+        "eval", help="Score eval cases solved by the agents: from their cassettes, or live with --live."
+    )
+    agent_eval.add_argument("cases", nargs="*", help="Case ids (default: every case with a cassette).")
+    agent_eval.add_argument("--live", action="store_true", help="Call the API (needs ANTHROPIC_API_KEY).")
+    agent_eval.add_argument("--model", help="The Claude model for --live.")
+    agent_eval.add_argument("--max-turns", type=int, default=150)
+    agent_eval.add_argument("--budget-usd", type=float, default=25.0, help="Per case.")
+    agent_eval.add_argument("--report", default="agent-eval-report", help="Folder for the Inspect log and summary.")
+    agent_plugin = agent_actions.add_parser(
+        "plugin", help="Check or write the Claude Code plugin's subagents (agents/<name>.md) from the roles."
+    )
+    plugin_mode = agent_plugin.add_mutually_exclusive_group(required=True)
+    plugin_mode.add_argument("--check", action="store_true", help="Exit 1 when a subagent file is stale.")
+    plugin_mode.add_argument("--write", action="store_true", help="Rewrite the subagent files.")
+    agent_plugin.add_argument("--dir", help="The plugin folder (default: this project's plugin/).")
+    agent.set_defaults(run=_agent)
     return parser
 
 

@@ -327,8 +327,11 @@ def render_lines(value: Any, path: str = "") -> Iterator[str]:
     elif isinstance(value, list):
         if not value:
             yield f"{path}: []"
+        names = [item.get("name") if isinstance(item, dict) else None for item in value]
+        by_name = all(isinstance(name, str) for name in names) and len(set(names)) == len(names)
         for index, item in enumerate(value):
-            yield from render_lines(item, f"{path}[{index}]")
+            # Named items (tools) by name: one tool more or less does not shift every line after it.
+            yield from render_lines(item, f"{path}[{names[index] if by_name else index}]")
     elif isinstance(value, str) and "\n" in value:
         yield f"{path}: |"
         yield from (f"    {line}" for line in value.splitlines())
@@ -337,7 +340,10 @@ def render_lines(value: Any, path: str = "") -> Iterator[str]:
 
 
 def render_diff(expected: Any, actual: Any) -> str:
-    diff = list(
+    """Which parts differ, then a unified diff of their lines."""
+    differ = _differing(expected, actual)
+    heading = f"differs in: {', '.join(differ)}" if differ else "differs"
+    diff = [heading] + list(
         difflib.unified_diff(
             list(render_lines(expected)), list(render_lines(actual)), "cassette", "this run", n=2, lineterm=""
         )
@@ -345,3 +351,23 @@ def render_diff(expected: Any, actual: Any) -> str:
     if len(diff) > MAX_DIFF_LINES:
         diff = diff[:MAX_DIFF_LINES] + [f"... ({len(diff) - MAX_DIFF_LINES} more diff lines)"]
     return "\n".join(diff)
+
+
+def _differing(expected: Any, actual: Any) -> list[str]:
+    """The request's parts that differ (`body.system`, `body.tools: scaffold, ...`, `body.messages`)."""
+    parts = []
+    for section in ("method", "path", "headers"):
+        if expected.get(section) != actual.get(section):
+            parts.append(section)
+    old, new = expected.get("body") or {}, actual.get("body") or {}
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) == new.get(key):
+            continue
+        if key == "tools" and isinstance(old.get(key), list) and isinstance(new.get(key), list):
+            before = {t.get("name"): t for t in old[key] if isinstance(t, dict)}
+            after = {t.get("name"): t for t in new[key] if isinstance(t, dict)}
+            names = [n for n in before.keys() | after.keys() if before.get(n) != after.get(n)]
+            parts.append(f"body.tools ({', '.join(sorted(map(str, names)))})")
+        else:
+            parts.append(f"body.{key}")
+    return parts

@@ -96,6 +96,9 @@ class AnswersHuman:
                 header = str(properties[name.removesuffix(NOTE_SUFFIX)].get("title", "")).casefold()
                 if notes.get(header):
                     content[name] = notes[header]
+                    self.say(
+                        f"answers file: {properties[name.removesuffix(NOTE_SUFFIX)].get('title')} note: {notes[header]}"
+                    )
                 continue
             title = str(schema.get("title", name))
             value = self._value(title, schema, by_header.get(title.casefold()))

@@ -72,8 +72,8 @@ How this run works:
   answers come back in the tool result. Nothing is written before the plan is approved (the write tools and
   your editor refuse until then), and your editor writes only files the approved plan lists, or working
   files under `.diffusers-integrator/`.
-- Write code with `str_replace_based_edit_tool` (paths relative to the checkout root; the reference is
-  readable by its absolute path) and run the checkout's tests with `run_tests`.
+- Write code with your editor (paths relative to the checkout root; the reference is readable by its
+  absolute path) and run the integration's tests with your test runner (pytest on named paths).
 - Hand work to your sub-agents with `delegate`: `parity` proves numerical parity (writes and runs parity
   specs), `review` checks the change (registration, quality, tests, the checklist) and gives a verdict. They
   do not see this conversation: give each a self-contained task with the model's names, the files, the
@@ -93,9 +93,9 @@ PARITY = Role(
     local=(EDITOR, TESTS),
     instructions="""\
 You get one task from the lead agent and report back to it; you do not talk to the human.
-- Write each parity spec under `.diffusers-integrator/specs/` with `str_replace_based_edit_tool` (the
-  spec format is in your skill below), run it with run_parity (cpu, float32 unless the task says otherwise)
-  and follow a job id with job_status.
+- Write each parity spec under `.diffusers-integrator/specs/` with your editor (the spec format is in the
+  parity-testing skill), run it with run_parity (cpu, float32 unless the task says otherwise) and follow a
+  job id with job_status.
 - Use inspect_checkpoint and convert_weights for checkpoints and key maps.
 - Do not change the model code: when a spec fails, read the localisation (the first divergent module and its
   likely causes) and report what to fix.
@@ -116,9 +116,9 @@ REVIEW = Role(
 You get one task from the lead agent and report back to it; you do not talk to the human, and you change no
 file (your editor only views).
 - Run check_registration on the integration's public names and make_quality on the changed files (follow a
-  job id with job_status); run the integration's tests with `run_tests`.
-- Then walk the checklist below (your self-review checklist) for what the tools cannot see: read the new
-  files, compare them with the approved plan the task names.
+  job id with job_status); run the integration's tests with your test runner.
+- Then walk the integration checklist (your self-review checklist) for what the tools cannot see: read the
+  new files, compare them with the approved plan the task names.
 - End with a verdict, `approve` or `changes needed`, then one line per finding: the file, what is wrong,
   the fix.""",
 )

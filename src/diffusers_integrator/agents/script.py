@@ -160,9 +160,11 @@ class ScriptedAPI(httpx2.AsyncBaseTransport):
         self.by_reply: dict[str, _Agent] = {}
         self.tools: dict[str, str] = {}  # tool_use id -> tool name
         self.count = 0
+        self.last_headers: dict[str, str] = {}
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         await request.aread()
+        self.last_headers = dict(request.headers)  # what went over the wire (the tests look for the key there)
         body = json.loads(request.content)
         agent = self._agent(body)
         self._take_results(agent, body.get("messages") or [])
