@@ -23,7 +23,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import BaseModel, Field, ValidationError
 
 from .. import __version__
@@ -66,11 +66,34 @@ MAX_ECHO_CHARS = 200
 
 
 class IntegratorServer(MCPServer):
-    """MCPServer whose resource reads know their client, so `plan://current` shows that client's plan."""
+    """MCPServer whose resource reads know their client (so `plan://current` shows that client's plan), and whose
+    own tool errors (arguments that fail the schema, an unknown tool) obey the same rules as the tools': they
+    name the field or the fix, never echo the caller's value, and carry no secret."""
 
     async def read_resource(self, uri: Any, context: Context | None = None) -> Any:
         with serving(client_of(context) if context is not None else LOCAL_CLIENT):
             return await super().read_resource(uri, context)
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as error:  # the SDK's own crash (e.g. output conversion): a bug of ours
+            logger.error("%s failed in the SDK", _cut(name), exc_info=error.__cause__ or error)
+            cause = error.__cause__ if isinstance(error.__cause__, Exception) else error
+            raise ToolError(f"Error executing tool {_cut(name)}: {_unexpected(_cut(name), cause)}") from None
+        except ToolError as error:
+            cause = error.__cause__
+            if isinstance(cause, ValidationError):  # the SDK checked the arguments against the input schema
+                message = _validation_message(cause)
+            elif str(error).startswith("Unknown tool"):
+                message = (
+                    f"Unknown tool: {_cut(name)}. Call tools/list for the tools this server offers (a server "
+                    "started with --read-only offers none that writes, runs code or leaves files)."
+                )
+                raise ToolError(scrub_text(message)) from None
+            else:
+                raise ToolError(_bounded(scrub_text(str(error)))) from cause
+            raise ToolError(f"Error executing tool {_cut(name)}: {scrub_text(message)}") from cause
 
 
 def build_server(options: ServerOptions | None = None) -> MCPServer:
@@ -275,15 +298,20 @@ def _validate(model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
     try:
         return model.model_validate(arguments)
     except ValidationError as error:
-        problems = [
-            f"`{'.'.join(str(part) for part in item['loc']) or 'arguments'}`: {_cut(item['msg'], 600)}"
-            for item in error.errors(include_url=False, include_input=False, include_context=False)[:10]
-        ]
-        more = f" (and {error.error_count() - 10} more)" if error.error_count() > 10 else ""
-        raise ToolError(
-            "Invalid arguments: " + "; ".join(problems) + more + ". Fix the named field(s) as the tool's input "
-            "schema describes."
-        ) from None
+        raise ToolError(_validation_message(error)) from None
+
+
+def _validation_message(error: ValidationError) -> str:
+    """Each bad field and what is wrong with it, without the value (it may be huge, or a secret)."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False)[:10]:
+        where = ".".join(str(part) for part in item["loc"] if part != "arguments" or len(item["loc"]) == 1)
+        problems.append(f"`{_cut(where or 'arguments', 100)}`: {_cut(item['msg'], 600)}")
+    more = f" (and {error.error_count() - 10} more)" if error.error_count() > 10 else ""
+    return (
+        "Invalid arguments: " + "; ".join(problems) + more + ". Fix the named field(s) as the tool's input schema "
+        "describes."
+    )
 
 
 def _progress_bridge(ctx: Context) -> ProgressFn:
