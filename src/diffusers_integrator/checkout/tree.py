@@ -205,7 +205,9 @@ class Checkout:
             if part.split(".")[0].lower() in _WINDOWS_RESERVED:
                 raise CheckoutError(f"{text} uses a name reserved on Windows ({part}).", "Choose another name.")
         if parts and parts[0] == ".git":
-            raise CheckoutError(f"{text} is inside .git.", "Tools never write git's own files; use git for that.")
+            raise CheckoutError(
+                f"{text} is inside .git.", "Tools never touch git's own files: give a path in the work tree."
+            )
         target = base.joinpath(*parts)
         real_root = self.root.resolve()
         real_target = target.resolve(strict=False)

@@ -242,9 +242,9 @@ def convert_weights(
     """Checks the rules' coverage over `request.source` against `request.target`, then (unless `dry_run`, or the
     coverage is incomplete and not allowed) writes the converted weights under `.diffusers-integrator/weights/`."""
     report = progress or (lambda done, total=None, message=None: None)
-    source_path, confine_source = input_path(checkout, request.source)
+    source_path, confine_source = input_path(checkout, request.source, "source")
     source = _Checkpoint(source_path, "source", confine_source)
-    target_path, confine_target = input_path(checkout, request.target) if request.target else (None, None)
+    target_path, confine_target = input_path(checkout, request.target, "target") if request.target else (None, None)
     target, config = _read_target(target_path, confine_target) if target_path is not None else ({}, None)
     km = key_map_from_rules(request.rules)
     cast = _CASTS.get(request.dtype)

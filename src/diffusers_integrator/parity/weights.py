@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..checkout import Checkout
-from ..errors import IntegratorError
+from ..errors import CheckoutError, IntegratorError
 
 
 _INDEX = re.compile(r"(?<=\.)\d+(?=\.|$)")
@@ -191,8 +191,8 @@ def inspect_checkpoint(checkout: Checkout, request: InspectCheckpointRequest) ->
     return summarize_checkpoint(path, max_patterns=request.max_patterns, confine=confine)
 
 
-def input_path(checkout: Checkout, text: str) -> tuple[Path, Callable[[Path], Path] | None]:
-    """A weights path a caller gave, and the check for every file read behind it.
+def input_path(checkout: Checkout, text: str, field: str = "path") -> tuple[Path, Callable[[Path], Path] | None]:
+    """A weights path a caller gave (argument `field`), and the check for every file read behind it.
 
     Relative: the checkout's, confined to the tree (symlinks that leave it are refused, for every shard too).
     Absolute: anywhere, by design (the user's downloads folder); only ever read.
@@ -200,7 +200,13 @@ def input_path(checkout: Checkout, text: str) -> tuple[Path, Callable[[Path], Pa
     path = Path(text).expanduser()
     if path.is_absolute():
         return path, None
-    confine: Callable[[Path], Path] = checkout.resolve
+
+    def confine(target: str | Path) -> Path:
+        try:
+            return checkout.resolve(target)
+        except CheckoutError as error:  # say which argument led there
+            raise CheckoutError(f"`{field}`: {error.problem}", error.fix) from None
+
     return confine(text), confine
 
 
