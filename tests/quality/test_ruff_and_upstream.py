@@ -98,19 +98,25 @@ sys.exit(1)
 """
 
 
-def test_upstream_check_copies_is_used_when_present_and_replaced_when_broken(workspace: Path) -> None:
+def test_upstream_check_copies_runs_for_the_whole_tree_and_is_replaced_when_broken(workspace: Path) -> None:
     spot = plant_stale_copy(workspace)
     header = line_of(workspace, STALE_COPY_PATH, "class EulerDiscreteSchedulerOutput")
     _script(workspace, "check_copies", UPSTREAM_COPIES_OUTPUT.format(path=STALE_COPY_PATH, line=header))
     checkout = Checkout.find(workspace)
 
-    upstream = run_quality(checkout, QualityRequest(checks=["copies"]))
+    upstream = run_quality(checkout, QualityRequest(scope="all", checks=["copies"]))
     assert upstream.summary[0].detail.startswith("upstream utils/check_copies.py")
     # Upstream names the class line; the finding points at the line that differs, as the built-in check does.
     assert [(f.code, f.path, f.line) for f in upstream.findings] == [("copy-mismatch", spot.path, spot.line)]
 
+    # A scoped run never pays for the script's whole-tree pass: the built-in rules on the blocks in scope.
+    scoped = run_quality(checkout, QualityRequest(checks=["copies"]))
+    assert scoped.summary[0].detail.startswith("built-in re-derivation")
+    assert "python utils/check_copies.py" not in scoped.commands
+    assert [(f.code, f.path, f.line) for f in scoped.findings] == [("copy-mismatch", spot.path, spot.line)]
+
     _script(workspace, "check_copies", "import diffusers.models.auto\n")
-    fallback = run_quality(checkout, QualityRequest(checks=["copies"]))
+    fallback = run_quality(checkout, QualityRequest(scope="all", checks=["copies"]))
     assert fallback.summary[0].detail.startswith("upstream check broken: utils/check_copies.py: ModuleNotFoundError")
     assert "built-in re-derivation" in fallback.summary[0].detail
     assert [(f.code, f.path, f.line) for f in fallback.findings] == [("copy-mismatch", spot.path, spot.line)]

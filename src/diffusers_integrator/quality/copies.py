@@ -81,8 +81,10 @@ class Tree:
         if rel not in self._lines:
             text = self.overlay.get(rel)
             if text is None:
-                text = (self.checkout.root / rel).read_text(encoding="utf-8")
-            self._lines[rel] = text.splitlines(keepends=True)
+                # As upstream reads them: no newline translation, lines end at "\n" only.
+                with open(self.checkout.root / rel, encoding="utf-8", newline="\n") as stream:
+                    text = stream.read()
+            self._lines[rel] = split_lines(text)
         return self._lines[rel]
 
     def update(self, rel: str, text: str) -> None:
@@ -113,8 +115,8 @@ class Tree:
                 return self._module_files[prefix], parts[cut:]
         return None
 
-    def source(self, object_name: str) -> tuple[str, str]:
-        """(module file, code of the object's body), as upstream's check slices it."""
+    def locate(self, object_name: str) -> tuple[str, int, int]:
+        """(module file, first body line, end) of the object: 0-based, end exclusive, as upstream slices it."""
         found = self.module_file(object_name)
         if found is None:
             raise CopyError(f"`diffusers.{object_name}` does not start with a module of the package")
@@ -135,7 +137,27 @@ class Tree:
             index += 1
         while len(lines[index - 1]) <= 1:
             index -= 1
-        return rel, "".join(lines[start:index])
+        return rel, start, index
+
+    def source(self, object_name: str) -> tuple[str, str]:
+        """(module file, code of the object's body), as upstream's check slices it."""
+        rel, start, end = self.locate(object_name)
+        return rel, "".join(self.module(rel).lines[start:end])
+
+
+def split_lines(text: str) -> list[str]:
+    """`text` in lines that keep their newline, split at newlines only: what `readlines()` gives upstream's
+    check (`str.splitlines` would also split at form feeds and the other Unicode line separators)."""
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
+def _read_exact(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace", newline="") as stream:
+        return stream.read()
 
 
 def _continues(line: str, indent: str) -> bool:
@@ -212,16 +234,18 @@ def stylify(blocks: list[Block], ruff: str, config: Path | None) -> None:
             if _indent_of(code):
                 code = _WRAPPER + code
             path = Path(folder) / f"block_{number}.py"
-            path.write_text(code, encoding="utf-8")
+            with open(path, "w", encoding="utf-8", newline="") as stream:
+                stream.write(code)
             paths.append(path)
         command = [ruff, "format", "--no-cache"]
         if config is not None:
             command += ["--config", str(config)]
-        done = subprocess.run([*command, folder], capture_output=True, text=True, check=False, timeout=600)
+        # Files named one by one: ruff never excludes an explicit path (a folder's files could match `exclude`).
+        done = subprocess.run([*command, *map(str, paths)], capture_output=True, text=True, check=False, timeout=600)
         failed = {Path(p).name for p in re.findall(r"Failed to parse (\S+?):\d+", done.stderr)}
         for block, path in zip(pending, paths, strict=True):
             # Like upstream, a snippet ruff cannot parse formats to nothing and so never matches.
-            formatted = "" if path.name in failed else path.read_text(encoding="utf-8")
+            formatted = "" if path.name in failed else _read_exact(path)
             if _indent_of(block.header + (block.expected or "")):
                 formatted = formatted[len(_WRAPPER) :]
             block.expected = formatted[len(block.header) :]
@@ -248,21 +272,24 @@ def marker_index(
             [*command, *patterns, "--", package], capture_output=True, text=True, check=False, timeout=120
         )
         if done.returncode in (0, 1):
-            for record in done.stdout.splitlines():
+            for record in done.stdout.split("\n"):
+                if not record:
+                    continue
                 path, line, text = record.split("\0", 2)
                 match = MARKER.search(text)
                 if match and path.endswith(".py"):
                     found.setdefault(path, []).append((int(line) - 1, match.group(2)))
             return found
     for path in sorted((checkout.root / package).rglob("*.py")):
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = _read_exact(path)
         if "Copied from" in text and (not needles or any(needle in text for needle in needles)):
             _index_text(found, checkout.rel(path), text)
     return found
 
 
 def scoped_index(tree: Tree, scope: Scope) -> MarkerIndex:
-    """The markers a scoped run checks: those in scoped files, and those copying from a scoped module."""
+    """The markers a scoped run may check: those in scoped files, and those copying from a scoped or deleted
+    module (`check_copies` then keeps, of the latter, the ones whose source definition the change touched)."""
     checkout = tree.checkout
     if scope.kind == "all":
         return marker_index(checkout, scope.is_git)
@@ -271,7 +298,8 @@ def scoped_index(tree: Tree, scope: Scope) -> MarkerIndex:
     index: MarkerIndex = {}
     for rel in scoped:
         _index_text(index, rel, "".join(tree.lines(rel)))
-    modules = [f[len(package) : -3].replace("/", ".") for f in scoped if not f.endswith("__init__.py")]
+    modules = [_dotted(package, f) for f in scoped if not f.endswith("__init__.py")]
+    modules += _deleted_modules(package, scope)
     if modules:
         # Untracked files are all in a `changed` scope already; an explicit scope may leave some out.
         hits = marker_index(checkout, scope.is_git, [f"diffusers.{m}." for m in modules], scope.kind != "changed")
@@ -280,9 +308,43 @@ def scoped_index(tree: Tree, scope: Scope) -> MarkerIndex:
     return index
 
 
+def _dotted(package: str, rel: str) -> str:
+    return rel[len(package) : -3].replace("/", ".")
+
+
+def _deleted_modules(package: str, scope: Scope) -> list[str]:
+    return [_dotted(package, f) for f in scope.deleted if f.startswith(package) and f.endswith(".py")]
+
+
+def source_touched(tree: Tree, scope: Scope, object_name: str) -> bool:
+    """Whether the change touched the definition `diffusers.<object_name>` (so its copies anywhere may be stale).
+
+    In a `changed` scope that is: its module is new, or a line the change added or removed lies in its slice
+    (header to last body line), or one of its dotted names is defined on such a line anywhere in the module
+    (an added, removed or renamed `class`/`def` can move what the path resolves to), or its module is gone, or
+    it no longer resolves. An explicit `paths` scope counts every definition of its files as touched.
+    """
+    found = tree.module_file(object_name)
+    if found is None:
+        package = tree.checkout.package_rel + "/"
+        return any((object_name + ".").startswith(m + ".") for m in _deleted_modules(package, scope))
+    rel, names = found
+    if not scope.includes(rel):
+        return False
+    if scope.kind != "changed":
+        return True
+    if set(names) & scope.definition_names.get(rel, set()):
+        return True
+    try:
+        rel, start, end = tree.locate(object_name)
+    except CopyError:
+        return True  # upstream's script stops on a copy whose source is gone: report it
+    return scope.touches_lines(rel, start, end)  # 1-based: the `class`/`def` line through the last body line
+
+
 def _index_text(found: MarkerIndex, rel: str, text: str) -> None:
     markers = []
-    for index, line in enumerate(text.splitlines()):
+    for index, line in enumerate(split_lines(text)):
         match = MARKER.search(line)
         if match:
             markers.append((index, match.group(2)))
@@ -350,12 +412,8 @@ def check_copies(
         _index_text(index, rel, text)
     blocks: list[Block] = []
     for path, markers in sorted(index.items()):
-        in_scope = scope.includes(path)
-        wanted = {
-            marker
-            for marker, object_name in markers
-            if in_scope or ((source := tree.module_file(object_name)) is not None and scope.includes(source[0]))
-        }
+        in_scope = scope.kind == "all" or scope.includes(path)
+        wanted = {marker for marker, object_name in markers if in_scope or source_touched(tree, scope, object_name)}
         if wanted:
             blocks.extend(_blocks_of(tree, path, markers, wanted))
     stylify(blocks, ruff, config)

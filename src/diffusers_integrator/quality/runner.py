@@ -252,22 +252,21 @@ def _ruff_run(context: Context, check: str, run_on: Callable[[Ruff, list[str]], 
 
 
 def _copies(context: Context) -> Outcome:
+    """`# Copied from` blocks. A full run uses upstream's own script when the checkout has it (what CI runs);
+    a scoped run re-derives upstream's rules on the blocks in scope only (the same findings on those blocks,
+    tests/quality/test_copies_scoped.py holds them side by side, in a fraction of the script's whole-tree time)."""
     script = context.offers.scripts.get("check_copies")
     ruff_dir = str(Path(context.ruff.binary.path).parent) if context.ruff else None
     fallback_note = ""
-    if script is not None:
+    if script is not None and context.scope.kind == "all":
         run = run_script(context.checkout, "check_copies", script, ruff_dir)
         log = ["", "== copies (upstream)", run.command, run.output[:_LOG_OUTPUT_CHARS]]
         if run.broken is None:
             findings = [
                 f.model_copy(update={"check": "copies", "code": "copy-mismatch", "line": _copy_line(context, f)})
                 for f in run.findings
-                if _copy_in_scope(context, f)
             ]
-            outside = len(run.findings) - len(findings)
-            detail = f"upstream {script} ({run.duration_s:.1f} s)" + (
-                f"; {outside} more outside the scope (in the log)" if outside else ""
-            )
+            detail = f"upstream {script} ({run.duration_s:.1f} s)"
             return Outcome(
                 [CheckSummary(check="copies", status="passed", detail=detail)], findings, [run.command], log
             )
@@ -275,10 +274,16 @@ def _copies(context: Context) -> Outcome:
     if context.ruff is None:
         return _skipped("copies", f"skipped: {context.ruff_note}")
     result = copies.check_copies(context.checkout, context.scope, context.ruff.binary.path, _copies_config(context))
+    where = (
+        "marked blocks in the tree"
+        if context.scope.kind == "all"
+        else "marked blocks in scope (in the changed files, or copying a definition the change touched)"
+    )
+    same = f"; the same rules as {script}, on those blocks only" if script is not None and not fallback_note else ""
     detail = (
-        f"{fallback_note}built-in re-derivation of diffusers' copy rules: {len(result.blocks)} marked blocks in "
-        f"scope (of {result.checked_files} files with markers), renamed ones formatted with ruff "
-        f"{context.ruff.binary.version}"
+        f"{fallback_note}built-in re-derivation of diffusers' copy rules: {len(result.blocks)} {where} "
+        f"(of {result.checked_files} files with markers looked at), renamed ones formatted with ruff "
+        f"{context.ruff.binary.version}{same}"
     )
     command = f"git grep -n 'Copied from diffusers.' + ruff {context.ruff.binary.version} format of renamed copies"
     return Outcome(
@@ -297,15 +302,6 @@ def _copy_line(context: Context, finding: Finding) -> int | None:
         context.checkout, finding.path, finding.line, context.ruff.binary.path, _copies_config(context)
     )
     return found or finding.line
-
-
-def _copy_in_scope(context: Context, finding: Finding) -> bool:
-    """An upstream copy finding belongs to the change when the copy or its source is in scope."""
-    if context.scope.includes(finding.path):
-        return True
-    source = finding.message.split("diffusers.", 1)[-1].split(" ", 1)[0]
-    found = copies.Tree(context.checkout).module_file(source)
-    return found is not None and context.scope.includes(found[0])
 
 
 def _toctree(context: Context) -> Outcome:

@@ -34,6 +34,10 @@ class Scope:
     # Files the change deletes, and top-level names it removes from a file (renamed or dropped definitions).
     deleted: list[str] = field(default_factory=list)
     removed_definitions: dict[str, set[str]] = field(default_factory=dict)
+    # Lines of the new file next to which the change removed lines (a pure deletion adds no line to point at).
+    deletion_points: dict[str, set[int]] = field(default_factory=dict)
+    # `class`/`def` names (any indentation) on lines the change adds or removes, per file.
+    definition_names: dict[str, set[str]] = field(default_factory=dict)
     _file_set: set[str] = field(init=False, repr=False, default_factory=set)
 
     def __post_init__(self) -> None:
@@ -58,6 +62,21 @@ class Scope:
     def touched(self, path: str) -> bool:
         return not self.is_git or path in self.new_lines
 
+    def touches_lines(self, path: str, first: int, last: int) -> bool:
+        """Whether the change added or removed a line within `first`..`last` (1-based, inclusive) of `path`.
+
+        Outside git, or for a file the change creates, every line counts as touched.
+        """
+        if not self.is_git:
+            return True
+        if path not in self.new_lines:
+            return False
+        added = self.new_lines[path]
+        if added is None:
+            return True
+        points = self.deletion_points.get(path, set())
+        return any(first <= line <= last for line in added) or any(first <= line <= last for line in points)
+
     def label(self) -> str:
         if self.kind == "all":
             return "all"
@@ -77,6 +96,8 @@ def resolve_scope(checkout: Checkout, scope: str | list[str]) -> Scope:
         "words": diff.words,
         "deleted": diff.deleted,
         "removed_definitions": diff.removed_definitions,
+        "deletion_points": diff.deletion_points,
+        "definition_names": diff.definition_names,
     }
     if isinstance(scope, list):
         roots = []
@@ -113,6 +134,7 @@ def _walk(checkout: Checkout, folder: str) -> list[str]:
 
 _WORD = re.compile(r"[A-Za-z_]\w{2,}")
 _DEFINITION = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
+_ANY_DEFINITION = re.compile(r"^\s*(?:async\s+def|def|class)\s+(\w+)")
 
 
 @dataclass
@@ -121,6 +143,8 @@ class _Diff:
     words: dict[str, set[str]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     removed_definitions: dict[str, set[str]] = field(default_factory=dict)
+    deletion_points: dict[str, set[int]] = field(default_factory=dict)
+    definition_names: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _diff(checkout: Checkout, merge_base: str | None, changed: list[str]) -> _Diff:
@@ -144,6 +168,9 @@ def _diff(checkout: Checkout, merge_base: str | None, changed: list[str]) -> _Di
                 path = old.group(1).strip()
                 diff.deleted.append(path)
         diff.words[path] = {word for line in removed_text + added_text for word in _WORD.findall(line)}
+        diff.definition_names[path] = {
+            match.group(1) for line in removed_text + added_text if (match := _ANY_DEFINITION.match(line))
+        }
         if path in diff.deleted:
             continue
         gone = _definitions(removed_text) - _definitions(added_text)
@@ -153,10 +180,15 @@ def _diff(checkout: Checkout, merge_base: str | None, changed: list[str]) -> _Di
             diff.new_lines[path] = None
             continue
         lines: set[int] = set()
+        points: set[int] = set()
         for match in _HUNK.finditer(chunk):
             start, count = int(match.group(1)), int(match.group(2) or 1)
             lines.update(range(start, start + count))
+            if count == 0:  # `+start,0`: lines removed after line `start` of the new file
+                points.update((start, start + 1))
         diff.new_lines[path] = lines
+        if points:
+            diff.deletion_points[path] = points
     for path in changed:  # untracked files are not in `git diff`
         if path not in diff.deleted:
             diff.new_lines.setdefault(path, None)
