@@ -91,7 +91,7 @@ def _result(
     files = {tree.to_root(rel): text for rel, text in sorted(edits.files.items())}
     changes = checkout.write_files(files, dry_run=dry_run) if files else []
     statuses = list(edits.statuses.values())
-    result = RegistrationResult(dry_run=dry_run, changes=changes, names=statuses)
+    result = RegistrationResult(dry_run=dry_run, changes=changes, names=statuses, not_placed=edits.not_placed)
     touched = [change.path for change in changes if change.action != "unchanged"]
     if register:
         result.added = [status.name for status in statuses if status.added_to]
@@ -101,6 +101,7 @@ def _result(
             f"{verb} {len(result.added)} name(s) in {len(touched)} file(s)"
             + (f" ({sum(1 for c in changes if c.action == 'created')} created)" if touched else "")
             + (f"; already registered: {', '.join(result.already_present)}" if result.already_present else "")
+            + "".join(f"; NOT placed: {item.name} ({item.problem} {item.fix})" for item in result.not_placed)
             + "."
         )
     else:

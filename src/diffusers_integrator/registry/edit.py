@@ -224,7 +224,15 @@ def entry_insert_line(block: Block, key: str, *, kind: str, keep_key_order: bool
         if below:
             return below[-1].end
         return direct[0].start - 1
-    return direct[-1].end
+    # Upstream keeps no order here (`pipelines/__init__.py` has `flux2` before `flux`, recent packages both
+    # appended and inserted): the statement goes right after its alphabetical predecessor, else right before its
+    # successor, which is where upstream put 29 of the 81 packages of its largest block (appending: 1).
+    below = [entry for entry in direct if entry.key <= key]
+    if below:
+        best = max(entry.key for entry in below)
+        return max(entry.end for entry in below if entry.key == best)
+    best = min(entry.key for entry in direct)
+    return min(entry.start for entry in direct if entry.key == best) - 1
 
 
 def keys_sorted(block: Block) -> bool:
@@ -239,7 +247,8 @@ def new_entry_lines(
     if half == "structure":
         indent = _body_indent(parsed, block)
         kind = "extend" if key in parsed.dict_keys() else "assign"
-        ordered = sorted(dict.fromkeys(names), key=init_isort_key)
+        # The top level's lists are sorted by upstream's custom_init_isort; others by hand, as ruff sorts imports.
+        ordered = sorted(dict.fromkeys(names), key=init_isort_key if top else ruff_member_key)
         lines = render_entry(kind, indent, key, ordered, False)
         after = entry_insert_line(block, key, kind=kind, keep_key_order=top or keys_sorted(block))
         return lines, after

@@ -37,7 +37,7 @@ class Registration:
 
     @property
     def backends(self) -> frozenset[str]:
-        return self.block.backend_set
+        return self.block.placement_backends
 
 
 @dataclass

@@ -87,6 +87,18 @@ class Block:
         """This guard and the guards it is nested in: what must be installed for the body to run."""
         return self.backend_set | (self.parent.effective_backends if self.parent else frozenset())
 
+    @property
+    def placement_backends(self) -> frozenset[str]:
+        """The guard a name registered here sits under, as upstream reads it.
+
+        A plain `if is_x_available():` nested in another (`loaders/__init__.py`: transformers inside torch) adds
+        to its parent: the names need both. A nested `try` guard names every backend itself and links its own
+        dummy file (the onnx blocks of `pipelines/__init__.py`), so it stands alone.
+        """
+        if isinstance(self.node, ast.If) and self.parent is not None:
+            return self.backend_set | self.parent.placement_backends
+        return self.backend_set
+
     def walk(self):
         yield self
         for child in self.children:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import ast
 import posixpath
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,12 +29,13 @@ from ..errors import IntegratorError
 from .backends import canonical, dummy_module_for, guard_condition, infer_backends, package_guard_order
 from .dummies import dummy_file_rel, read_backend_objects, render_dummy_file
 from .edit import LINE_LENGTH, InitEditor, find_entry, new_entry_lines, render_entry, render_import_names
+from .forms import block_layout, init_like
 from .graph import TOP_INIT, Graph, Registration, build_graph, join
 from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
-from .schema import NameStatus, SymbolSpec
+from .schema import NameStatus, NotPlaced, SymbolSpec
 from .sorting import init_isort_key, insert_sorted, ruff_member_key
 from .templates import lazy_package_init, plain_family_init
-from .tree import SourceTree, modules_in
+from .tree import SourceTree, modules_in, read_init
 
 
 @dataclass
@@ -58,6 +60,7 @@ class InitEdits:
 
     files: dict[str, str | None] = field(default_factory=dict)  # package-relative path → new text (None: delete)
     statuses: dict[str, NameStatus] = field(default_factory=dict)
+    not_placed: list[NotPlaced] = field(default_factory=list)
 
 
 @dataclass
@@ -95,12 +98,14 @@ def module_rel_of(module: str, package_rel: str = "src/diffusers") -> str:
     return "/".join(parts[1:]) + ".py"
 
 
-SUPPORTED_PACKAGES = ("models", "pipelines", "schedulers", "modular_pipelines", "guiders")
-
-
 def resolve_symbols(
     tree: SourceTree, specs: list[SymbolSpec], backends: list[str] | None, package_rel: str
 ) -> list[Symbol]:
+    """SymbolSpecs checked against the tree (the module exists and defines the name), with their backends.
+
+    A mistake in the call (a missing module, a name it does not define, a malformed backend) refuses the whole
+    call: the caller fixes it and calls again. Where a name cannot be *placed* is decided later, per name.
+    """
     from .model import defines_name
 
     symbols = []
@@ -114,33 +119,24 @@ def resolve_symbols(
             else:
                 problems.append(f"{package_rel}/{rel} does not exist (module of {spec.name})")
             continue
-        if not rel.count("/"):
-            problems.append(f"{spec.name}: modules directly in the diffusers package are not registered this way")
-            continue
-        if rel.split("/")[0] not in SUPPORTED_PACKAGES:
-            # loaders/, hooks/, quantizers/ keep hand-shaped inits this engine does not model yet: refuse rather
-            # than rewrite them wrongly.
-            problems.append(
-                f"{spec.name}: names in `{rel.split('/')[0]}/` are not registered by this tool yet (supported: "
-                f"{', '.join(SUPPORTED_PACKAGES)}); add it to that package's __init__.py by hand"
-            )
-            continue
         if not defines_name(source, spec.name):
             problems.append(f"{spec.name} is not defined in {package_rel}/{rel}")
             continue
         given = spec.backends if spec.backends is not None else backends
         if given is not None:
             unknown = [name for name in given if not name.replace("_", "").isalnum()]
-            if unknown or not given:
+            if unknown:
                 problems.append(f"{spec.name}: backends must be names like `torch`, `transformers` (got {given})")
                 continue
-            chosen, source_kind, reason = canonical(given), "given", "given by the caller"
+            chosen = canonical(given)
+            source_kind = "given"
+            reason = "given by the caller" if chosen else "given by the caller: no guard"
         else:
             chosen, reason = infer_backends(tree, rel)
             source_kind = "inferred"
-            if not chosen:
-                problems.append(f"{spec.name}: no backend inferred ({reason}); pass `backends` explicitly")
-                continue
+            existing = _module_guard(tree, rel, {other.name for other in specs})
+            if existing is not None and set(existing[0]) != set(chosen):
+                chosen, reason = existing
         symbols.append(Symbol(spec.name, rel, spec.export, chosen, source_kind, reason))
     if problems:
         raise IntegratorError(
@@ -148,6 +144,31 @@ def resolve_symbols(
             "Write the module first (or fix the module path / name), then call register_lazy_import again.",
         )
     return symbols
+
+
+def _module_guard(tree: SourceTree, module_rel: str, exclude: set[str]) -> tuple[list[str], str] | None:
+    """The guard most other names of `module_rel` already sit under in its own package init, when one clearly
+    wins (the names being registered have no vote: registering again is how a misplaced name is moved).
+
+    Upstream guards a shared module's names by how they are used rather than by what the module imports:
+    `loaders/__init__.py` keeps 32 of the 33 `lora_pipeline` mixins under torch+transformers although the
+    module imports only torch. A new name of such a module follows its neighbours.
+    """
+    folder, module = posixpath.split(module_rel[: -len(".py")])
+    parsed = read_init(tree, join(folder, "__init__.py"))
+    if parsed is None or parsed.kind != "lazy":
+        return None  # plain family inits guard by torch alone, or not at all (models stay in the torch block)
+    guards: Counter[frozenset[str]] = Counter()
+    for block, entry in parsed.entries("structure"):
+        if entry.key == module:
+            guards[block.placement_backends] += len([name for name in entry.names if name not in exclude])
+    if not guards:
+        return None
+    (best, count), total = guards.most_common(1)[0], sum(guards.values())
+    if not best or not count or count * 3 < total * 2:
+        return None
+    where = join(folder, "__init__.py")
+    return canonical(best), f"as {count} of the {total} names of {posixpath.basename(module_rel)} in {where}"
 
 
 # ------------------------------------------------------------------------------------------ the chain
@@ -166,25 +187,56 @@ def chain_ops(tree: SourceTree, symbol: Symbol) -> list[tuple[str, str, _Op]]:
     """(init rel, init kind, op) for every init the symbol must be registered in."""
     parts = symbol.parts
     out = []
+    skipped: set[str] = set()
     # Packages are parts[:depth] for depth 0 (the top level) .. len(parts) - 1 (the one holding the module).
     for depth in range(len(parts)):
         folder = "/".join(parts[:depth])
         innermost = depth == len(parts) - 1
-        if not symbol.export and not innermost:
+        rel = join(folder, "__init__.py")
+        if (not symbol.export and not innermost) or rel in skipped:
             continue
         kind = "lazy" if depth == 0 else _init_kind(tree, folder)
         following = parts[depth]
         next_is_plain = not innermost and _init_kind(tree, "/".join(parts[: depth + 1])) == "plain"
         backends = frozenset(symbol.backends)
         policy = "exact" if depth == 0 or innermost else "loose"
-        rel = join(folder, "__init__.py")
         if kind == "plain":
             out.append((rel, kind, _Op("plain", following, backends, [symbol.name], policy)))
             continue
-        structure_key = ".".join(parts[depth:]) if next_is_plain else following
+        structure_key = typing_key = following
+        if next_is_plain:
+            structure_key, typing_key, direct = _plain_package_keys(tree, rel, parts, depth)
+            if direct:
+                skipped.add(join("/".join(parts[: depth + 1]), "__init__.py"))
         out.append((rel, kind, _Op("structure", structure_key, backends, [symbol.name], policy)))
-        out.append((rel, kind, _Op("typing", following, backends, [symbol.name], policy)))
+        out.append((rel, kind, _Op("typing", typing_key, backends, [symbol.name], policy)))
     return out
+
+
+def _plain_package_keys(tree: SourceTree, rel: str, parts: list[str], depth: int) -> tuple[str, str, bool]:
+    """The keys a lazy init uses for a name of a plain sub-package, and whether it points at the module directly.
+
+    `models/__init__.py` names the module (`_import_structure["transformers.transformer_flux"]`, imported back
+    `from .transformers import ...`); the top level names the package (`_import_structure["guiders"]`,
+    `["hooks"]`), except where it already names the module itself in both halves
+    (`quantizers.quantization_config`): then the package init is left alone when it imports nothing from it.
+    """
+    dotted = ".".join(parts[depth:])
+    following = parts[depth]
+    parsed = read_init(tree, rel)
+    structure_keys = {entry.key for _, entry in parsed.entries("structure")} if parsed is not None else set()
+    typing_keys = {entry.key for _, entry in parsed.entries("typing")} if parsed is not None else set()
+    if dotted in structure_keys or depth > 0:
+        structure_key = dotted
+    else:
+        structure_key = following
+    # The top level imports such a module back by its own path too (`from .quantizers.quantization_config import`).
+    typing_key = dotted if dotted in typing_keys or (depth == 0 and structure_key == dotted) else following
+    direct = False
+    if structure_key == dotted and typing_key == dotted and depth + 2 == len(parts):
+        package = read_init(tree, join("/".join(parts[: depth + 1]), "__init__.py"))
+        direct = package is None or not any(entry.key == parts[-1] for _, entry in package.entries("plain"))
+    return structure_key, typing_key, direct
 
 
 # ------------------------------------------------------------------------------------------ block choice
@@ -194,13 +246,18 @@ def select_block(parsed: ParsedInit, op: _Op, tree: SourceTree) -> Block | None:
     """The guard block `op` belongs in, or None when a new block must be created."""
     if op.half == "plain":
         guarded = [block for block in parsed.blocks("plain") if block.guard is not None]
-        if guarded:
-            return guarded[-1]
+        # The block of exactly these backends: `models/unets/__init__.py` once held a torch and a flax block.
+        exact = [block for block in guarded if block.placement_backends == op.backends]
+        if exact:
+            with_key = [block for block in exact if any(entry.key == op.key for entry in block.entries)]
+            return (with_key or exact)[-1]
         loose = parsed.typing[0]
-        # A family whose imports are all unguarded (autoencoders) stays so; an empty one gets a guard.
-        return loose if loose.entries or not op.backends else None
+        # A family whose imports are all unguarded (autoencoders, quantizers) stays so; an empty one gets a guard.
+        return loose if (loose.entries and not guarded) or not op.backends else None
+    if not op.backends:
+        return _unguarded_block(parsed, op)
     blocks = [block for block in parsed.blocks(op.half) if block.guard is not None]
-    exact = [block for block in blocks if block.backend_set == op.backends]
+    exact = [block for block in blocks if block.placement_backends == op.backends]
     if exact:
         with_key = [block for block in exact if any(entry.key == op.key for entry in block.entries)]
         if with_key:
@@ -208,21 +265,52 @@ def select_block(parsed: ParsedInit, op: _Op, tree: SourceTree) -> Block | None:
         dummy = dummy_module_for(tree, op.backends)
         linked = [block for block in exact if block.guard.dummy_module == dummy]
         return (linked or exact)[-1]
-    if op.policy == "loose" and not any(len(block.backend_set) > 1 for block in blocks):
-        subsets = [block for block in blocks if block.backend_set and block.backend_set < op.backends]
+    if op.policy == "loose" and not any(len(block.placement_backends) > 1 for block in blocks):
+        subsets = [block for block in blocks if block.placement_backends and block.placement_backends < op.backends]
         if subsets:
-            return max(subsets, key=lambda block: len(block.backend_set))
+            return max(subsets, key=lambda block: len(block.placement_backends))
     return None
+
+
+def _unguarded_block(parsed: ParsedInit, op: _Op) -> Block | None:
+    """Where a name needing no backend goes: the block already holding its key, else the unguarded statements
+    (the `_import_structure = {...}` literal, module-level assignments, imports straight under TYPE_CHECKING)."""
+    unguarded = [block for block in parsed.blocks(op.half) if block.guard is None]
+    with_key = [block for block in unguarded if any(entry.key == op.key for entry in block.entries)]
+    if with_key:
+        return with_key[0]
+    if op.half == "typing":
+        loose = parsed.typing[0] if parsed.typing and parsed.typing[0].guard is None else None
+        return loose if loose is not None and loose.entries else None
+    statements = [block for block in unguarded if block.node is None and block.body]
+    return statements[0] if statements else None
 
 
 def _misplaced(parsed: ParsedInit, op: _Op, target: Block | None, name: str):
     """Entries of the same half that hold `name` somewhere else than (target block, op.key)."""
-    kinds = ("import",) if op.half in ("typing", "plain") else STRUCTURE_KINDS
     for block, entry in parsed.entries(op.half):
-        if name in entry.names and entry.kind in kinds:
-            if target is not None and block.node is target.node and entry.key == op.key:
+        if name in entry.names and entry.kind in _kinds(op.half):
+            if target is not None and block is target and entry.key == op.key:
                 continue
             yield entry
+
+
+def _kinds(half: Half) -> tuple[str, ...]:
+    return ("import",) if half in ("typing", "plain") else (*STRUCTURE_KINDS, "dict")
+
+
+def _in_initializer(parsed: ParsedInit, key: str) -> set[str]:
+    """Names a package init lists in its unguarded `_import_structure = {...}` under `key`.
+
+    One of upstream's two forms of a pipeline package's init keeps the output dataclass there, with no
+    TYPE_CHECKING import (`pipelines/flux/__init__.py`); a name found so is registered as upstream wrote it.
+    """
+    return {
+        name
+        for _, entry in parsed.entries("structure")
+        if entry.kind == "dict" and entry.key == key
+        for name in entry.names
+    }
 
 
 # ------------------------------------------------------------------------------------------ applying ops
@@ -232,6 +320,11 @@ def apply_op(editor: InitEditor, op: _Op, tree: SourceTree) -> tuple[list[str], 
     """Applies one op to an existing init; returns (names added or moved, names already in place)."""
     top = editor.rel == TOP_INIT
     changed: list[str] = []
+    kept = set() if top or not op.backends else _in_initializer(editor.parsed, op.key) & set(op.names)
+    if kept:
+        rest = _Op(op.half, op.key, op.backends, [name for name in op.names if name not in kept], op.policy)
+        changed, present = apply_op(editor, rest, tree) if rest.names else ([], [])
+        return changed, [*present, *[name for name in op.names if name in kept]]
     for name in op.names:
         while True:
             parsed = editor.parsed
@@ -246,8 +339,7 @@ def apply_op(editor: InitEditor, op: _Op, tree: SourceTree) -> tuple[list[str], 
     if target is None:
         _create_block(editor, op, tree)
         return list(dict.fromkeys([*changed, *op.names])), []
-    kinds = ("import",) if op.half in ("typing", "plain") else STRUCTURE_KINDS
-    entry = find_entry(target, op.key, kinds)
+    entry = find_entry(target, op.key, _kinds(op.half))
     if entry is not None:
         if op.half == "structure":
             added = editor.add_to_entry(entry, op.names, init_isort_key, always_sorted=top)
@@ -278,17 +370,32 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
         _create_plain_block(editor, op)
         return
     parsed = editor.parsed
+    if not op.backends:
+        _create_unguarded_entry(editor, op)
+        return
+    guards = [block.node for block in parsed.blocks(op.half) if block.guard is not None and block.node is not None]
+    if guards and all(isinstance(node, ast.If) for node in guards):
+        # loaders/__init__.py guards with plain, nested `if`s; where a new guard goes there is a choice upstream
+        # makes case by case (nest it, or not), so it is left to a person.
+        names = ", ".join(op.names)
+        raise IntegratorError(
+            f"{parsed.rel} has no `if` block guarded by exactly {' + '.join(canonical(op.backends))} for {names}.",
+            f"Add that block to {parsed.rel} by hand (both halves, like its other `if is_..._available():` blocks), "
+            "then register again; or pass the `backends` of one of its existing blocks.",
+        )
     top = editor.rel == TOP_INIT
     depth = parsed.package_depth
     dots = "." * depth
-    order = canonical(op.backends) if top else package_guard_order(list(op.backends))
+    order = canonical(op.backends) if top else _file_guard_order(parsed, list(op.backends))
     dummy = dummy_module_for(tree, op.backends)
     condition = guard_condition(order)
     ensure_utils_imports(editor, [f"is_{name}_available" for name in order] + ["OptionalDependencyNotAvailable"])
     parsed = editor.parsed
     if op.half == "structure":
         kind = "extend" if op.key in parsed.dict_keys() else "assign"
-        body = render_entry(kind, "    ", op.key, sorted(op.names, key=init_isort_key), False)
+        body = render_entry(
+            kind, "    ", op.key, sorted(op.names, key=init_isort_key if top else ruff_member_key), False
+        )
         guarded = [block for block in parsed.structure if block.node is not None and block.guard is not None]
         style = _style_of(parsed, guarded, top)
         if top:
@@ -308,6 +415,7 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
                 "",
                 f"    {parsed.dummy_dict_name}.update(get_objects_from_module({dummy}))",
             ]
+        base = _base_block(guarded, op.backends, tree)
         lines = [
             "",
             "try:",
@@ -320,7 +428,7 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
             "else:",
             *body,
         ]
-        base = _base_block(guarded, op.backends, tree)
+        lines = _keep_or_copy(parsed, guarded, lines, condition, dummy, body)
         if base is not None:
             after = base.node.end_lineno
         elif guarded:
@@ -340,6 +448,7 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
     body = render_entry("import", indent + "    ", op.key, sorted(op.names, key=ruff_member_key), False)
     roots = [block for block in parsed.typing if block.guard is not None and block.node is not None]
     style = _style_of(parsed, roots, top)
+    base = _base_block(roots, op.backends, tree)
     lines = [
         "",
         f"{indent}try:",
@@ -352,12 +461,106 @@ def _create_block(editor: InitEditor, op: _Op, tree: SourceTree) -> None:
         f"{indent}else:",
         *body,
     ]
+    lines = _keep_or_copy(parsed, roots, lines, condition, dummy, body)
     last = parsed.typing_node.body[-1]
     if len(parsed.typing_node.body) == 1 and isinstance(last, ast.Pass):
         editor._splice(last.lineno, last.end_lineno, lines[1:])
         return
-    base = _base_block(roots, op.backends, tree)
     editor.insert_after(base.node.end_lineno if base is not None else last.end_lineno, lines)
+
+
+def _create_unguarded_entry(editor: InitEditor, op: _Op) -> None:
+    """`_import_structure["key"] = [...]` after the initializer, or `from .key import ...` straight under
+    TYPE_CHECKING, for a name that needs no backend."""
+    parsed = editor.parsed
+    top = editor.rel == TOP_INIT
+    names = sorted(op.names, key=init_isort_key if op.half == "structure" and top else ruff_member_key)
+    if op.half == "structure":
+        if parsed.dict_stmt is None:
+            raise IntegratorError(f"{parsed.rel} has no `_import_structure = {{...}}`.", "Add the entry by hand.")
+        # After the guarded blocks, as `loaders/__init__.py` keeps `_import_structure["peft"]`.
+        guarded = [block.node for block in parsed.structure if block.guard is not None and block.node is not None]
+        after = max(node.end_lineno for node in guarded) if guarded else parsed.dict_stmt.end_lineno
+        editor.insert_after(after, ["", *render_entry("assign", "", op.key, names, False)])
+        return
+    if parsed.typing_node is None:
+        raise IntegratorError(
+            f"{parsed.rel} has no `if TYPE_CHECKING or DIFFUSERS_SLOW_IMPORT:` branch.",
+            "Add the TYPE_CHECKING mirror of `_import_structure` by hand, then register again.",
+        )
+    indent = " " * (parsed.typing_node.col_offset + 4)
+    lines = render_entry("import", indent, op.key, names, False)
+    guarded = [block.node for block in parsed.typing if block.guard is not None and block.node is not None]
+    if guarded:
+        editor.insert_after(max(node.end_lineno for node in guarded), ["", *lines])
+    else:
+        editor.insert_after(parsed.typing_node.lineno, lines)
+
+
+_DUMMY_NAME = re.compile(r"dummy_\w+_objects")
+
+
+def _keep_or_copy(
+    parsed: ParsedInit, blocks: list[Block], lines: list[str], condition: str, dummy: str, body: list[str]
+) -> list[str]:
+    """`lines` when some block of the file is laid out so already, else a copy of the file's latest block."""
+    layouts = {
+        block_layout(parsed.lines[block.node.lineno - 1 : block.node.end_lineno])
+        for block in blocks
+        if block.node is not None
+    }
+    if not layouts or block_layout(lines) in layouts:
+        return lines
+    return _like_block(parsed, blocks, condition, dummy, body) or lines
+
+
+def _like_block(
+    parsed: ParsedInit, blocks: list[Block], condition: str, dummy: str, body: list[str]
+) -> list[str] | None:
+    """A new guard block laid out exactly like the file's last plain one (the most recent): upstream's blocks
+    differ in blank lines, `# noqa` comments and how the dummy import wraps, and a new block reads like the
+    latest. None when no block is simple enough to copy."""
+
+    def simple(block: Block) -> bool:
+        node = block.node
+        return (
+            isinstance(node, ast.Try)
+            and len(node.handlers) == 1
+            and not block.children
+            and bool(block.entries)
+            and len(block.body) == len(block.entries)
+            and isinstance(node.body[0], ast.If)
+        )
+
+    candidates = [block for block in blocks if simple(block)]
+    if not candidates:
+        return None
+    template = candidates[-1]
+    node = template.node
+    lines = parsed.lines[node.lineno - 1 : node.end_lineno]
+    offset = node.lineno
+    test = node.body[0]
+    first_entry = min(entry.start for entry in template.entries)
+    indent = lines[test.lineno - offset][
+        : len(lines[test.lineno - offset]) - len(lines[test.lineno - offset].lstrip())
+    ]
+    head = lines[: test.lineno - offset] + [f"{indent}if {condition}:"] + lines[test.test.end_lineno - offset + 1 :]
+    head = head[: len(head) - (len(lines) - (first_entry - offset))]
+    head = [_DUMMY_NAME.sub(dummy, line) for line in head]
+    return ["", *head, *body]
+
+
+def _file_guard_order(parsed: ParsedInit, backends: list[str]) -> list[str]:
+    """torch and transformers in the order this file's own guards name them most often (`pipelines/__init__.py`
+    writes `is_torch_available() and is_transformers_available()`, package inits the reverse)."""
+    votes = Counter()
+    for block in parsed.blocks():
+        if block.guard is not None and {"torch", "transformers"} <= set(block.guard.backends):
+            names = block.guard.backends
+            votes["torch" if names.index("torch") < names.index("transformers") else "transformers"] += 1
+    if votes and votes["torch"] > votes["transformers"]:
+        return canonical(backends)
+    return package_guard_order(backends)
 
 
 @dataclass
@@ -428,8 +631,42 @@ def register_edits(
     *,
     package_rel: str = "src/diffusers",
 ) -> InitEdits:
-    """New texts for every file that registering `specs` changes."""
+    """New texts for every file that registering `specs` changes.
+
+    A name that cannot be placed in some init (a guard block only a person can add, an init without the half
+    it needs) is left out whole, nothing of it written, and listed in `not_placed` with the reason; the others
+    are registered. Only when no name can be placed does the call fail.
+    """
     symbols = resolve_symbols(tree, specs, backends, package_rel)
+    unplaced: dict[str, NotPlaced] = {}
+    while True:
+        placeable = [symbol for symbol in symbols if symbol.name not in unplaced]
+        if not placeable:
+            problems = "; ".join(f"{item.name} ({item.path}): {item.problem}" for item in unplaced.values())
+            fixes = " ".join(dict.fromkeys(item.fix for item in unplaced.values() if item.fix))
+            raise IntegratorError(f"Cannot register: {problems}", fixes or None)
+        try:
+            edits = _plan(tree, placeable, package_rel)
+        except _Unplaceable as error:
+            for name in error.names:
+                unplaced[name] = NotPlaced(
+                    name=name, path=f"{package_rel}/{error.rel}", problem=error.problem, fix=error.fix or ""
+                )
+            continue
+        edits.not_placed = list(unplaced.values())
+        return edits
+
+
+class _Unplaceable(IntegratorError):
+    """Names one init cannot take (raised while planning; the plan is redone without them)."""
+
+    def __init__(self, names: list[str], rel: str, error: IntegratorError):
+        self.names = list(names)
+        self.rel = rel
+        super().__init__(error.problem, error.fix)
+
+
+def _plan(tree: SourceTree, symbols: list[Symbol], package_rel: str) -> InitEdits:
     edits = InitEdits()
     per_init: dict[str, list[_Op]] = defaultdict(list)
     kinds: dict[str, str] = {}
@@ -464,14 +701,21 @@ def register_edits(
     for rel, ops in per_init.items():
         text = tree.read(rel)
         if text is None:
-            edits.files[rel] = _new_init(tree, rel, kinds[rel], ops)
+            edits.files[rel], form = _new_init(tree, rel, kinds[rel], ops)
             for op in ops:
                 for name in op.names:
                     _note(edits.statuses[name].added_to, f"{package_rel}/{rel}")
+                    if form:
+                        edits.statuses[name].init_form = form
             continue
         editor = InitEditor(rel, text, top=rel == TOP_INIT)
         for op in ops:
-            changed, present = apply_op(editor, op, tree)
+            try:
+                changed, present = apply_op(editor, op, tree)
+            except _Unplaceable:
+                raise
+            except IntegratorError as error:
+                raise _Unplaceable(op.names, rel, error) from error
             for name in changed:
                 _note(edits.statuses[name].added_to, f"{package_rel}/{rel}")
             for name in present:
@@ -516,22 +760,31 @@ def _drop(items: list[str], value: str) -> None:
         items.remove(value)
 
 
-def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op]) -> str:
+def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op]) -> tuple[str, str]:
+    """The text of a package init this call creates, and a note on the form it follows."""
     depth = rel.count("/") + 1
     if kind == "plain":
         modules: dict[str, list[str]] = defaultdict(list)
         for op in ops:
             modules[op.key].extend(op.names)
-        return plain_family_init(depth, dict(modules))
+        return plain_family_init(depth, dict(modules)), ""
+    initializer: dict[str, list[str]] = defaultdict(list)
     blocks: dict[frozenset[str], dict[str, list[str]]] = {}
     for op in ops:
         if op.half != "structure":
+            continue
+        if not op.backends:
+            initializer[op.key].extend(op.names)
             continue
         blocks.setdefault(op.backends, defaultdict(list))[op.key].extend(op.names)
     rendered = [
         (canonical(backends), dummy_module_for(tree, backends), dict(modules)) for backends, modules in blocks.items()
     ]
-    return lazy_package_init(depth, rendered)
+    chosen = init_like(tree, rel, dict(initializer), rendered) if rendered else None
+    if chosen is not None:
+        return chosen.text, chosen.note
+    note = f"{rel} written in the canonical form (no sibling init with the same guards holds registrations only)."
+    return lazy_package_init(depth, rendered, dict(initializer)), note
 
 
 # ------------------------------------------------------------------------------------------ dummies

@@ -47,6 +47,20 @@ class NameStatus(BaseModel):
     added_to: list[str] = Field(default_factory=list, description="Files the name was added to (or moved within).")
     already_in: list[str] = Field(default_factory=list, description="Files that already registered it correctly.")
     removed_from: list[str] = Field(default_factory=list, description="Files it was removed from.")
+    init_form: str = Field(
+        default="",
+        description="When this call creates the package init that holds the name: which of the forms upstream "
+        "writes such inits in it follows (e.g. the output dataclass unguarded or under the guard), after which inits.",
+    )
+
+
+class NotPlaced(BaseModel):
+    """A name the call left out whole (nothing of it written), and why."""
+
+    name: str
+    path: str = Field(description="The init it could not be placed in, relative to the checkout root.")
+    problem: str
+    fix: str = Field(description="What to do so that registering it again succeeds.")
 
 
 class RegistrationResult(BaseModel):
@@ -59,6 +73,11 @@ class RegistrationResult(BaseModel):
     already_present: list[str] = Field(default_factory=list, description="Names that were already fully registered.")
     removed: list[str] = Field(default_factory=list)
     not_registered: list[str] = Field(default_factory=list, description="Names unregister found nowhere.")
+    not_placed: list[NotPlaced] = Field(
+        default_factory=list,
+        description="Names left out whole because some init cannot take them (the others were registered); "
+        "each with the init, the reason and the fix.",
+    )
     summary: str = ""
 
 

@@ -8,20 +8,25 @@ plain init that imports its modules under `if is_torch_available():`.
 from __future__ import annotations
 
 from .backends import guard_condition, package_guard_order
-from .edit import render_entry, render_import_names
-from .sorting import init_isort_key, ruff_member_key, ruff_module_key
+from .edit import LINE_LENGTH, render_entry, render_import_names
+from .sorting import ruff_member_key, ruff_module_key
 
 
-def lazy_package_init(depth: int, blocks: list[tuple[list[str], str, dict[str, list[str]]]]) -> str:
-    """A lazy init. `blocks`: (backends, dummy module, {module key: names}) per backend guard; `depth` is the
-    number of dots that reach the diffusers package from this init (3 for `pipelines/<x>/__init__.py`)."""
+def lazy_package_init(
+    depth: int,
+    blocks: list[tuple[list[str], str, dict[str, list[str]]]],
+    initializer: dict[str, list[str]] | None = None,
+) -> str:
+    """A lazy init. `blocks`: (backends, dummy module, {module key: names}) per backend guard; `initializer`:
+    names that need no guard; `depth` is the number of dots that reach the diffusers package from this init (3
+    for `pipelines/<x>/__init__.py`)."""
     dots = "." * depth
     availability = sorted({f"is_{name}_available" for backends, _, _ in blocks for name in backends})
     utils_names = ["DIFFUSERS_SLOW_IMPORT", "OptionalDependencyNotAvailable", "_LazyModule", "get_objects_from_module"]
     utils_names = sorted([*utils_names, *availability], key=ruff_member_key)
     out = ["from typing import TYPE_CHECKING", ""]
     out += render_import_names("", f"{dots}utils", utils_names, True)
-    out += ["", "", "_dummy_objects = {}", "_import_structure = {}", ""]
+    out += ["", "", "_dummy_objects = {}", *initializer_lines(initializer or {}), ""]
     for backends, dummy, modules in blocks:
         condition = guard_condition(package_guard_order(backends))
         out += [
@@ -35,7 +40,7 @@ def lazy_package_init(depth: int, blocks: list[tuple[list[str], str, dict[str, l
             "else:",
         ]
         for key in sorted(modules):
-            out += render_entry("assign", "    ", key, sorted(modules[key], key=init_isort_key), False)
+            out += render_entry("assign", "    ", key, sorted(modules[key], key=ruff_member_key), False)
         out.append("")
     out.append("if TYPE_CHECKING or DIFFUSERS_SLOW_IMPORT:")
     for index, (backends, dummy, modules) in enumerate(blocks):
@@ -76,3 +81,17 @@ def plain_family_init(depth: int, modules: dict[str, list[str]]) -> str:
     for key in sorted(modules, key=ruff_module_key):
         out += render_entry("import", "    ", key, sorted(modules[key], key=ruff_member_key), False)
     return "\n".join(out) + "\n"
+
+
+def initializer_lines(initial: dict[str, list[str]]) -> list[str]:
+    """`_import_structure = {...}` as ruff formats it (names that need no guard, by module key)."""
+    if not initial:
+        return ["_import_structure = {}"]
+    items = [
+        f'"{key}": [' + ", ".join(f'"{name}"' for name in sorted(names, key=ruff_member_key)) + "]"
+        for key, names in sorted(initial.items())
+    ]
+    flat = "_import_structure = {" + ", ".join(items) + "}"
+    if len(flat) <= LINE_LENGTH:
+        return [flat]
+    return ["_import_structure = {", *[f"    {item}," for item in items], "}"]

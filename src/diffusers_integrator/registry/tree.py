@@ -73,6 +73,41 @@ class CheckoutTree:
             return []
         return sorted(f"{folder}/{path.name}" if folder else path.name for path in base.glob("*.py"))
 
+    def subpackage_inits(self, folder: str) -> list[str]:
+        base = self.checkout.package_dir / folder
+        if not base.is_dir():
+            return []
+        return sorted(
+            f"{folder}/{path.parent.name}/__init__.py" if folder else f"{path.parent.name}/__init__.py"
+            for path in base.glob("*/__init__.py")
+        )
+
+    def added_at(self, rels: list[str]) -> dict[str, int]:
+        """When git first saw each file (commit time), for the files git knows; empty outside a git clone."""
+        import subprocess
+
+        wanted = {f"{self.checkout.package_rel}/{rel}": rel for rel in rels}
+        if not wanted:
+            return {}
+        try:
+            log = subprocess.run(
+                ["git", "-C", str(self.checkout.root), "log", "--diff-filter=A", "--format=@%ct", "--name-only", "--"]
+                + sorted(wanted),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        found: dict[str, int] = {}
+        stamp = 0
+        for line in log.stdout.splitlines():
+            if line.startswith("@"):
+                stamp = int(line[1:])
+            elif line in wanted:
+                found[wanted[line]] = stamp  # the log runs newest first: the last one seen is the add
+        return found
+
     def to_root(self, rel: str) -> str:
         """The same path relative to the checkout root (what `Checkout.write_files` takes)."""
         return f"{self.checkout.package_rel}/{rel}"
@@ -130,6 +165,9 @@ class MemoryTree:
         found |= {rel for rel in self.changes if rel.startswith(prefix) and "/" not in rel[len(prefix) :]}
         return sorted(rel for rel in found if rel.endswith(".py") and self.read(rel) is not None)
 
+    def subpackage_inits(self, folder: str) -> list[str]:
+        return _subpackage_inits(self, folder, [*self.files, *self.changes])
+
     def apply(self, changes: Mapping[str, str | None]) -> None:
         self.changes.update(changes)
 
@@ -160,6 +198,25 @@ class OverlayTree:
         found = set(modules_in(self.base, folder))
         found.update(rel for rel in self.overlay if rel.startswith(prefix) and "/" not in rel[len(prefix) :])
         return sorted(rel for rel in found if rel.endswith(".py") and self.read(rel) is not None)
+
+    def subpackage_inits(self, folder: str) -> list[str]:
+        lister = getattr(self.base, "subpackage_inits", None)
+        base = lister(folder) if lister is not None else []
+        return _subpackage_inits(self, folder, [*base, *self.overlay])
+
+    def added_at(self, rels: list[str]) -> dict[str, int]:
+        added = getattr(self.base, "added_at", None)
+        return added([rel for rel in rels if rel not in self.overlay]) if added is not None else {}
+
+
+def _subpackage_inits(tree: SourceTree, folder: str, paths) -> list[str]:
+    prefix = f"{folder}/" if folder else ""
+    found = set()
+    for rel in paths:
+        rest = rel[len(prefix) :] if rel.startswith(prefix) else None
+        if rest is not None and rest.count("/") == 1 and rest.endswith("/__init__.py") and tree.read(rel) is not None:
+            found.add(rel)
+    return sorted(found)
 
 
 def modules_in(tree: SourceTree, folder: str) -> list[str]:

@@ -1,15 +1,13 @@
 """Strip and restore: the proof that registration reproduces upstream, run on every module that registers names.
 
-For each case (a model module, a model family, a scheduler module, a pipeline or modular package) we take the
-pristine tree in memory, remove the registrations that lead to the case's files (`unregister_edits`), delete the
-files, and move aside every other file that still mentions one of its names (users such as
-`auto_pipeline.py`, restored verbatim later), so that nothing under the package mentions the names any more.
-Then the files come back and `register_edits` registers the names again, with the backends it infers (the
-upstream ones are passed only where inference differs, and counted). Every touched file is compared with
-upstream: byte-identical; semantically equal (same entries in the same guard blocks, different placement or
-formatting — e.g. the freely ordered `_import_structure["x"] = ...` statements of `pipelines/__init__.py`, or a
-package init re-created in the canonical form); explained (the difference is a name that `check_registration`
-flags in the pristine tree — we do not reproduce upstream's inconsistencies); or a failure.
+For each case (a model module, a model family, a scheduler module, a pipeline or modular package, a guider, hook,
+loader or quantizer module) we take the pristine tree in memory, remove the registrations that lead to the
+case's files (`unregister_edits`), delete the files, and move aside every other file that still mentions one of
+its names (users such as `auto_pipeline.py`, restored verbatim later), so that nothing under the package
+mentions the names any more. Then the files come back and `register_edits` registers the names again, with the
+backends it infers (the upstream ones are passed only where inference differs, and counted). Every touched
+file is compared with upstream's text, guards included (`strict.py`): byte-identical, or different only where
+upstream contradicts itself, each such file with the evidence; anything else is a failure.
 """
 
 from __future__ import annotations
@@ -23,15 +21,15 @@ from dataclasses import dataclass, field
 from ..errors import IntegratorError
 from ..registry.backends import infer_backends
 from ..registry.check import check_tree
-from ..registry.dummies import names_in_dummy_file
 from ..registry.graph import TOP_INIT, Graph, Registration, build_graph, final_targets
 from ..registry.model import defines_name
 from ..registry.register import register_edits, unregister_edits
 from ..registry.schema import SymbolSpec
-from ..registry.tree import MemoryTree, parse_cached
+from ..registry.tree import MemoryTree
+from .strict import Evidence, FileOutcome, classify
 
 
-STATUS_ORDER = ["identical", "semantic", "explained", "failure"]
+STATUS_ORDER = ["identical", "upstream-varies", "failure"]
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,6 @@ class Case:
 
 
 @dataclass
-class FileOutcome:
-    rel: str
-    status: str
-    reason: str = ""
-
-
-@dataclass
 class CaseOutcome:
     case: Case
     status: str
@@ -59,7 +50,7 @@ class CaseOutcome:
     files: list[FileOutcome] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     overridden: list[str] = field(default_factory=list)
-    explained: list[str] = field(default_factory=list)
+    explained: list[str] = field(default_factory=list)  # names no module defines, with upstream's evidence
     shared: list[str] = field(default_factory=list)  # names that stay registered for another module
     idempotent: bool = True
     seconds: float = 0.0
@@ -82,17 +73,25 @@ class SweepReport:
     def file_counts(self) -> Counter:
         return Counter(file.status for outcome in self.outcomes for file in outcome.files)
 
-    def reason_counts(self, status: str) -> Counter:
-        return Counter(
-            file.reason.split(":")[0] for outcome in self.outcomes for file in outcome.files if file.status == status
-        )
+    def rule_counts(self, status: str) -> Counter:
+        return Counter(file.rule for outcome in self.outcomes for file in outcome.files if file.status == status)
+
+    def varying_files(self) -> dict[str, list[tuple[str, FileOutcome]]]:
+        """Every file allowed to differ, by path: (case label, outcome with rule and evidence)."""
+        found: dict[str, list[tuple[str, FileOutcome]]] = {}
+        for outcome in self.outcomes:
+            for file in outcome.files:
+                if file.status == "upstream-varies":
+                    found.setdefault(file.rel, []).append((outcome.case.label, file))
+        return dict(sorted(found.items()))
 
 
 # ------------------------------------------------------------------------------------------ cases
 
 
 def enumerate_cases(graph: Graph) -> list[Case]:
-    """Every module and package of models, schedulers, pipelines and modular pipelines that registers names."""
+    """Every module and package of models, schedulers, pipelines, modular pipelines, guiders, hooks, loaders and
+    quantizers that registers names."""
     cases: dict[str, Case] = {}
 
     def add(kind: str, label: str, folder: bool) -> None:
@@ -121,6 +120,20 @@ def enumerate_cases(graph: Graph) -> list[Case]:
 
     for root, kind in (("schedulers", "scheduler"), ("pipelines", "pipeline"), ("modular_pipelines", "modular")):
         walk(f"{root}/__init__.py", kind, set())
+    # The packages with inits of their own shapes: guiders/ and hooks/ (plain, torch-guarded), loaders/ (lazy with
+    # nested plain `if` guards), quantizers/ (plain and unguarded, its configs registered by the top level alone).
+    for root, kind in (("guiders", "guider"), ("hooks", "hook"), ("loaders", "loader"), ("quantizers", "quantizer")):
+        for reg in graph.registrations:
+            if (
+                reg.target_kind == "module"
+                and reg.target.startswith(f"{root}/")
+                and reg.init
+                in (
+                    TOP_INIT,
+                    f"{root}/__init__.py",
+                )
+            ):
+                add(kind, reg.target, False)
     return sorted(cases.values(), key=lambda case: (case.kind, case.label))
 
 
@@ -139,41 +152,9 @@ def sample_cases(cases: list[Case], per_kind: int = 3, include: Iterable[str] = 
 # ------------------------------------------------------------------------------------------ one case
 
 
-def _signature(rel: str, text: str | None) -> Counter:
-    """What a file registers, independent of placement and formatting."""
-    if text is None:
-        return Counter()
-    if rel.startswith("utils/dummy_"):
-        return Counter(("dummy", name) for name in names_in_dummy_file(text))
-    if not rel.endswith("__init__.py"):
-        return Counter({("text", text): 1})
-    parsed = parse_cached(rel, text)
-    halves = ("structure", "typing") if parsed.kind == "lazy" else ("plain",)
-    signature = Counter()
-    for half in halves:
-        for block, entry in parsed.entries(half):
-            for name in entry.names:
-                signature[(half, tuple(sorted(block.backend_set)), entry.key, name)] += 1
-    return signature
-
-
-def _loose_signature(rel: str, text: str | None) -> Counter:
-    """(key, name) pairs only: what a package init registers, whatever its form (lazy or plain, guarded or not)."""
-    return Counter({(key[2], key[3]) if len(key) == 4 else key: count for key, count in _signature(rel, text).items()})
-
-
-def _names_of(signature: Counter) -> set[str]:
-    return {key[-1] for key in signature if key[0] != "text"}
-
-
-def _first_difference(old: str, new: str) -> str:
-    for number, (left, right) in enumerate(zip(old.split("\n"), new.split("\n"), strict=False), start=1):
-        if left != right:
-            return f"line {number}: upstream `{left.strip()[:60]}` vs ours `{right.strip()[:60]}`"
-    return "trailing lines differ"
-
-
 def _upstream_backends(regs: list[Registration]) -> list[str] | None:
+    """The backends upstream registers a name under; None where only its form says (a package init's
+    unguarded initializer, one of the two forms upstream writes: left to the form the registry chooses)."""
     top = [reg for reg in regs if reg.init == TOP_INIT and reg.half == "structure" and reg.block.guard is not None]
     if top:
         return sorted(top[0].backends)
@@ -181,10 +162,13 @@ def _upstream_backends(regs: list[Registration]) -> list[str] | None:
     if inner:
         deepest = max(inner, key=lambda reg: reg.init.count("/"))
         return sorted(deepest.backends)
+    unguarded = [reg for reg in regs if reg.half in ("structure", "plain")]
+    if unguarded and not all(reg.entry.kind == "dict" and reg.init != TOP_INIT for reg in unguarded):
+        return []  # registered under no guard at all (`PipelineQuantizationConfig`, `PeftAdapterMixin`)
     return None
 
 
-def run_case(base: MemoryTree, graph: Graph, flagged: set[str], case: Case) -> CaseOutcome | None:
+def run_case(base: MemoryTree, graph: Graph, evidence: Evidence, case: Case) -> CaseOutcome | None:
     started = time.perf_counter()
     chosen = [reg for reg in graph.registrations if any(case.contains(t) for t in final_targets(graph, reg))]
     if not chosen:
@@ -238,8 +222,9 @@ def run_case(base: MemoryTree, graph: Graph, flagged: set[str], case: Case) -> C
                     if source is not None and defines_name(source, name) and target not in modules:
                         modules.append(target)
         if not modules:
-            if name in flagged:
-                outcome.explained.append(f"{name}: no module of the case defines it (flagged upstream)")
+            found = evidence.contradiction(name)
+            if found:
+                outcome.explained.append(f"no module of the case defines it: {found}")
             else:
                 outcome.reasons.append(f"restore: no module of the case defines {name}")
             continue
@@ -263,40 +248,15 @@ def run_case(base: MemoryTree, graph: Graph, flagged: set[str], case: Case) -> C
     again = register_edits(restored, specs)
     outcome.idempotent = not again.files
 
-    # Compare every touched file with upstream.
+    # Compare every touched file with upstream's text.
     touched = sorted(set(strip.files) | set(case_files) | set(edits.files) | set(users))
     for rel in touched:
         old, new = base.read(rel), restored.read(rel)
-        if old == new:
-            outcome.files.append(FileOutcome(rel, "identical"))
-            continue
-        old_sig, new_sig = _signature(rel, old), _signature(rel, new)
         created = stripped.read(rel) is None and old is not None and rel.endswith("__init__.py")
-        if created and old_sig != new_sig and _loose_signature(rel, old) == _loose_signature(rel, new):
-            # Upstream wrote this package init in another form (plain, or without a guard); ours is canonical.
-            old_sig = new_sig
-        if old_sig == new_sig:
-            if created:
-                reason = "created-init: re-created in the canonical form; " + _first_difference(old, new or "")
-            elif rel.startswith("utils/dummy_"):
-                reason = "dummy-order: " + _first_difference(old or "", new or "")
-            elif rel == TOP_INIT:
-                reason = "top-level-placement: " + _first_difference(old or "", new or "")
-            else:
-                reason = "subpackage-placement: " + _first_difference(old or "", new or "")
-            outcome.files.append(FileOutcome(rel, "semantic", reason))
-            continue
-        differing = _names_of((old_sig - new_sig) + (new_sig - old_sig))
-        if differing and differing <= flagged:
-            outcome.files.append(
-                FileOutcome(rel, "explained", "upstream-inconsistency: " + ", ".join(sorted(differing)[:4]))
-            )
-            continue
-        detail = ", ".join(sorted(differing)[:4]) if differing else _first_difference(old or "", new or "")
-        outcome.files.append(FileOutcome(rel, "failure", f"registrations differ: {detail}"))
+        outcome.files.append(classify(rel, old, new, created=created, case_names=set(names), evidence=evidence))
     statuses = [file.status for file in outcome.files]
     if outcome.explained:
-        statuses.append("explained")
+        statuses.append("upstream-varies")
     if outcome.reasons:
         statuses.append("failure")
     if not outcome.idempotent:
@@ -314,10 +274,10 @@ def run_sweep(base: MemoryTree, cases: list[Case] | None = None, graph: Graph | 
     started = time.perf_counter()
     graph = graph or build_graph(base)
     findings, _, _ = check_tree(base)
-    flagged = {finding.name for finding in findings if finding.name}
+    evidence = Evidence.of(base, findings)
     outcomes = []
     for case in cases if cases is not None else enumerate_cases(graph):
-        outcome = run_case(base, graph, flagged, case)
+        outcome = run_case(base, graph, evidence, case)
         if outcome is not None:
             outcomes.append(outcome)
     return SweepReport(outcomes, time.perf_counter() - started)
