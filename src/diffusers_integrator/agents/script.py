@@ -228,7 +228,7 @@ class ScriptedAPI(httpx2.AsyncBaseTransport):
         # to the cache; later ones read everything before them and write what they add (the moving breakpoint).
         output = len(json.dumps(content))
         if agent.seen_chars == 0:
-            cached = len(json.dumps(body.get("system"))) + len(json.dumps(body.get("tools")))
+            cached = len(_compact(body.get("system"))) + len(_compact(body.get("tools")))
             usage = {"input_tokens": (sent - cached), "cache_creation_input_tokens": cached}
             usage["cache_read_input_tokens"] = 0
         else:
@@ -258,6 +258,10 @@ class ScriptedAPI(httpx2.AsyncBaseTransport):
                 raise IntegratorError("An editor turn names a stored file, and no case gives it.", "Pass the case.")
             arguments["file_text"] = self.content_file(arguments.pop("content_file"))
         return arguments
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _running_job(messages: list[dict[str, Any]]) -> str | None:
