@@ -147,8 +147,12 @@ def execute(
     dtype: str | None = None,
     localize: bool = True,
     progress: Progress | None = None,
+    spill_dir: str | Path | None = None,
 ) -> Outcome:
-    """Run one spec; every failure comes back as a report with `error` set."""
+    """Run one spec; every failure comes back as a report with `error` set.
+
+    Localisation keeps the reference's activations in a temporary file in `spill_dir` (the report folder when
+    run for a report; default: the system's temporary folder), never in memory."""
     started = time.perf_counter()
     notify = progress or (lambda done, total, message: None)
     report = ParityReport(status="error", spec=str(spec.path), device=device)
@@ -168,7 +172,7 @@ def execute(
             outcome = _execute_stages(spec, report, device, run_dtype, tolerance, notify)
         else:
             outcome = _execute_component(
-                spec, report, device, run_dtype, tolerance, module_tol, strict, localize, notify
+                spec, report, device, run_dtype, tolerance, module_tol, strict, localize, notify, spill_dir
             )
     except Exception as exc:  # noqa: BLE001 - a spec may raise anything; the report carries it
         report.error = _error_from(exc)
@@ -232,6 +236,7 @@ def _execute_component(
     strict: bool,
     localize: bool,
     notify: Progress,
+    spill_dir: str | Path | None = None,
 ) -> Outcome:
     from .align import ModelIndex, align_modules
     from .diagnose import diagnose
@@ -250,7 +255,7 @@ def _execute_component(
         notify(1, total, "running the reference")
         torch.manual_seed(0)
         if ref_index is not None:
-            ref_out, store = record_reference(ref, partial(_invoke, ref, inputs))
+            ref_out, store = record_reference(ref, partial(_invoke, ref, inputs), spill_dir)
         else:
             ref_out, store = _invoke(ref, inputs), None
         ref_out = _to_cpu(ref_out)
@@ -270,10 +275,15 @@ def _execute_component(
         torch.manual_seed(0)
         if store is not None and cand_is_module:
             alignment = align_modules(ref_index, ModelIndex.from_model(cand, resident=True), spec.weight_map)
-            cand_out, run = compare_candidate(
-                cand, partial(_invoke, cand, inputs), alignment, store, ref_index, module_tol
-            )
+            try:
+                cand_out, run = compare_candidate(
+                    cand, partial(_invoke, cand, inputs), alignment, store, ref_index, module_tol
+                )
+            finally:
+                store.close()
         else:
+            if store is not None:
+                store.close()
             cand_out = _invoke(cand, inputs)
         cand_out = _to_cpu(cand_out)
         del cand
@@ -488,7 +498,9 @@ def run_spec_in_process(
     except Exception as exc:  # noqa: BLE001 - an import error in the spec is the spec's problem
         outcome = Outcome(ParityReport(status="error", spec=str(spec_path), device=device, error=_error_from(exc)))
     else:
-        outcome = execute(spec, device=device, dtype=dtype, localize=localize, progress=progress)
+        outcome = execute(
+            spec, device=device, dtype=dtype, localize=localize, progress=progress, spill_dir=_spill_dir(out_dir)
+        )
     if out_dir is not None:
         from .report import write_report
 
@@ -498,3 +510,12 @@ def run_spec_in_process(
 
         outcome.report.summary = render_text(outcome.report)
     return outcome.report
+
+
+def _spill_dir(out_dir: str | Path | None) -> Path | None:
+    """The report folder (on the checkout's disk) for the activation spill file; None: the temporary folder."""
+    if out_dir is None:
+        return None
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,9 +1,11 @@
 """Find the first module where the candidate leaves the reference.
 
-The reference runs first with hooks on its leaf modules; their inputs and outputs are kept on CPU (a tensor
-that is both one module's output and the next one's input is kept once). The reference is then freed, the
-candidate built and run with hooks on every module: aligned leaves compare their input and output against the
-reference on the fly (nothing of the candidate is stored), and every module records which tensors it produced.
+The reference runs first with hooks on its leaf modules; their inputs and outputs are written, as they are
+produced, to an unnamed temporary file (a tensor that is both one module's output and the next one's input is
+written once), so they never accumulate in memory: peak memory stays that of a bare forward pass. The reference
+is then freed, the candidate built and run with hooks on every module: aligned leaves read their reference
+values back one at a time and compare their input and output on the fly (nothing of the candidate is stored),
+and every module records which tensors it produced.
 
 The first row over tolerance tells where:
 * output diverges while the input matched -> the module itself (its weights or its own forward);
@@ -15,8 +17,11 @@ The first row over tolerance tells where:
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 import weakref
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,31 +70,118 @@ class ModuleTolerance:
 # --- reference capture ----------------------------------------------------------------------------------------
 
 
+class ActivationSpill:
+    """Tensors written to an unnamed temporary file as they come, read back one at a time.
+
+    The file has no name (`O_TMPFILE` where the OS has it) and goes away when closed or when the process ends;
+    what is written sits in the OS page cache, not in this process's memory. `directory` should be on a real
+    disk (the run's report folder): on a tmpfs the pages would still be RAM, only not this process's.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None):
+        self._file = tempfile.TemporaryFile(dir=directory)
+        self._fd = self._file.fileno()
+        self._slots: list[tuple[int, int, tuple[int, ...], torch.dtype]] = []  # (offset, nbytes, shape, dtype)
+        self._size = 0
+        self._recent: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self.nbytes = 0
+
+    def put(self, tensor: torch.Tensor) -> int:
+        """Writes the value `tensor` has now; returns its slot."""
+        value = tensor.detach()
+        if value.device.type != "cpu":
+            value = value.to("cpu")
+        value = value.contiguous()
+        raw = value.reshape(-1).view(torch.uint8).numpy() if value.numel() else None
+        nbytes = value.numel() * value.element_size()
+        offset = self._size
+        if raw is not None:
+            view = memoryview(raw).cast("B")
+            written = 0
+            while written < nbytes:
+                written += os.pwrite(self._fd, view[written:], offset + written)
+        self._slots.append((offset, nbytes, tuple(value.shape), value.dtype))
+        self._size += nbytes
+        self.nbytes += nbytes
+        return len(self._slots) - 1
+
+    def get(self, slot: int) -> torch.Tensor:
+        """A fresh tensor with what slot `slot` holds (the last few are kept: a module's output is often read
+        again as the next one's input)."""
+        found = self._recent.get(slot)
+        if found is not None:
+            self._recent.move_to_end(slot)
+            return found
+        offset, nbytes, shape, dtype = self._slots[slot]
+        raw = torch.empty(nbytes, dtype=torch.uint8)
+        if nbytes:
+            view = memoryview(raw.numpy()).cast("B")
+            done = 0
+            while done < nbytes:
+                got = os.preadv(self._fd, [view[done:]], offset + done)
+                if got <= 0:
+                    raise OSError(f"activation spill file ended early (slot {slot})")
+                done += got
+        tensor = raw.view(dtype).reshape(shape)
+        self._recent[slot] = tensor
+        if len(self._recent) > _RECENT_SLOTS:
+            self._recent.popitem(last=False)
+        return tensor
+
+    def close(self) -> None:
+        self._recent.clear()
+        self._file.close()
+
+
+_RECENT_SLOTS = 4
+
+
 @dataclass
 class _Entry:
     ref: weakref.ref
     version: int
-    copy: torch.Tensor
+    slot: int
 
 
 @dataclass
 class ReferenceActivations:
-    """Inputs and outputs of the reference's leaf modules, per call, on CPU."""
+    """Inputs and outputs of the reference's leaf modules, per call, as slots of the spill file.
 
-    outputs: dict[str, list[list[torch.Tensor]]] = field(default_factory=dict)
-    inputs: dict[str, list[torch.Tensor | None]] = field(default_factory=dict)
+    `output()`/`input()` read values back on demand; `*_slots()` give the slot numbers (a stable identity for
+    a recorded value: one tensor object seen twice unmodified has one slot).
+    """
+
+    outputs: dict[str, list[list[int | None]]] = field(default_factory=dict)
+    inputs: dict[str, list[int | None]] = field(default_factory=dict)
     order: list[tuple[str, int]] = field(default_factory=list)
     classes: dict[str, str] = field(default_factory=dict)
     nbytes: int = 0
     errors: list[str] = field(default_factory=list)
+    spill: ActivationSpill | None = None
 
-    def output(self, module: str, call: int) -> list[torch.Tensor] | None:
+    def output_slots(self, module: str, call: int) -> list[int | None] | None:
         calls = self.outputs.get(module)
         return calls[call] if calls is not None and call < len(calls) else None
 
-    def input(self, module: str, call: int) -> torch.Tensor | None:
+    def input_slot(self, module: str, call: int) -> int | None:
         calls = self.inputs.get(module)
         return calls[call] if calls is not None and call < len(calls) else None
+
+    def load(self, slot: int | None) -> torch.Tensor | None:
+        return None if slot is None or self.spill is None else self.spill.get(slot)
+
+    def output(self, module: str, call: int) -> list[torch.Tensor | None] | None:
+        slots = self.output_slots(module, call)
+        return None if slots is None else [self.load(slot) for slot in slots]
+
+    def input(self, module: str, call: int) -> torch.Tensor | None:
+        return self.load(self.input_slot(module, call))
+
+    def close(self) -> None:
+        """Drops the spill file (reading afterwards gives nothing)."""
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
 
 
 def _safe(hook: Callable, errors: list[str]) -> Callable:
@@ -120,45 +212,30 @@ def _leaves(model: torch.nn.Module) -> Iterable[tuple[str, torch.nn.Module]]:
 
 
 class _Recorder:
-    def __init__(self, store: ReferenceActivations):
+    def __init__(self, store: ReferenceActivations, spill: ActivationSpill):
         self.store = store
+        self.spill = spill
         self.seen: dict[int, _Entry] = {}
-        self.held: list[tuple[torch.Tensor, int]] = []
 
-    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The value of `tensor` now, on CPU; one copy per tensor object while it is unmodified.
+    def keep(self, tensor: torch.Tensor) -> int | None:
+        """The slot holding the value of `tensor` now; one write per tensor object while it is unmodified.
 
-        A GPU tensor is copied to CPU at once (GPU memory must be free for the candidate). A CPU tensor is held
-        as it is — no copy — and its version counter checked after the run: a tensor modified in place later is
-        dropped (not comparable) rather than compared with a value it no longer had.
+        The value is written at once, so a tensor the model later changes in place is recorded as it was when
+        the module ran (what the candidate's hook sees at the same point), and the forward pass frees it when
+        it is done with it, as without hooks.
         """
+        if tensor.is_sparse or tensor.is_quantized:
+            return None
         entry = self.seen.get(id(tensor))
         if entry is not None and entry.ref() is tensor and entry.version == tensor._version:
-            return entry.copy
-        if tensor.device.type == "cpu":
-            kept = tensor.detach()  # shares the version counter with `tensor`
-            self.held.append((kept, tensor._version))
-        else:
-            kept = tensor.detach().to("cpu", copy=True)
-        self.store.nbytes += kept.numel() * kept.element_size()
+            return entry.slot
+        slot = self.spill.put(tensor)
+        self.store.nbytes = self.spill.nbytes
         try:
-            self.seen[id(tensor)] = _Entry(weakref.ref(tensor), tensor._version, kept)
+            self.seen[id(tensor)] = _Entry(weakref.ref(tensor), tensor._version, slot)
         except TypeError:
             pass
-        return kept
-
-    def drop_modified(self) -> int:
-        stale = {id(t) for t, version in self.held if t._version != version}
-        if stale:
-            for calls in self.store.outputs.values():
-                for i, tensors in enumerate(calls):
-                    calls[i] = [None if id(t) in stale else t for t in tensors]
-            for calls in self.store.inputs.values():
-                for i, t in enumerate(calls):
-                    if t is not None and id(t) in stale:
-                        calls[i] = None
-        self.held.clear()
-        return len(stale)
+        return slot
 
     def hooks(self, name: str):
         store = self.store
@@ -176,10 +253,16 @@ class _Recorder:
         return pre, post
 
 
-def record_reference(model: torch.nn.Module, run: Callable[[], Any]) -> tuple[Any, ReferenceActivations]:
-    """Run `run()` with every leaf module of `model` recorded; returns its output and the activations."""
-    store = ReferenceActivations()
-    recorder = _Recorder(store)
+def record_reference(
+    model: torch.nn.Module, run: Callable[[], Any], spill_dir: str | os.PathLike[str] | None = None
+) -> tuple[Any, ReferenceActivations]:
+    """Run `run()` with every leaf module of `model` recorded; returns its output and the activations.
+
+    The activations go to a temporary file in `spill_dir` (default: the system's temporary folder); call
+    `close()` on the result when done with it (or let it be collected).
+    """
+    store = ReferenceActivations(spill=ActivationSpill(spill_dir))
+    recorder = _Recorder(store, store.spill)
     handles = []
     for name, module in _leaves(model):
         store.classes[name] = type(module).__name__
@@ -192,9 +275,6 @@ def record_reference(model: torch.nn.Module, run: Callable[[], Any]) -> tuple[An
         for h in handles:
             h.remove()
     recorder.seen.clear()
-    dropped = recorder.drop_modified()
-    if dropped:
-        store.errors.append(f"{dropped} reference activations were modified in place later and are not compared")
     return output, store
 
 
@@ -312,14 +392,15 @@ class _Watcher:
     def _tol(self, tensor: torch.Tensor) -> ModuleTolerance:
         return self.tolerance or ModuleTolerance.for_dtype(tensor.dtype)
 
-    def _check(self, name: str, reference: torch.Tensor | None, candidate: torch.Tensor, aligned: AlignedModule):
+    def _check(self, name: str, reference: torch.Tensor | None, candidate: torch.Tensor, ref_key: Hashable):
+        """Compares a candidate tensor with a reference value; `ref_key` names the value (its spill slots)."""
         if reference is None:
             return None, None, 0.0
         expected = reference
         if not (expected.is_floating_point() and candidate.is_floating_point()):
             return None, None, 0.0
         # q, k and v read one tensor; a module reads what the previous one wrote: compare each pair once.
-        key = (id(candidate), candidate._version, id(expected))
+        key = (id(candidate), candidate._version, ref_key)
         cached = self.seen.get(key)
         if cached is not None and cached[0]() is candidate:
             diff, ok, rel = cached[1]
@@ -350,14 +431,18 @@ class _Watcher:
             pass
         return result
 
-    def _expected_output(self, aligned: AlignedModule, call: int) -> list[torch.Tensor] | None:
-        pieces = []
+    def _expected_output(
+        self, aligned: AlignedModule, call: int
+    ) -> tuple[list[torch.Tensor | None], list[Hashable]] | None:
+        """The reference values the candidate module's outputs should equal, with a key naming each."""
+        pieces: list[tuple[list[torch.Tensor | None], list[Hashable]]] = []
         for seg in aligned.sources:
-            outs = self.reference.output(seg.reference, call)
-            if not outs:
+            slots = self.reference.output_slots(seg.reference, call)
+            if not slots:
                 return None
+            outs = [self.reference.load(slot) for slot in slots]
             if seg.start is None:
-                pieces.append(outs)
+                pieces.append((outs, [("slot", slot) for slot in slots]))
                 continue
             if len(outs) != 1 or outs[0] is None:
                 return None
@@ -365,16 +450,19 @@ class _Watcher:
             dim = _feature_dim(outs[0], rows)
             if dim is None:
                 return None
-            pieces.append([outs[0].narrow(dim, seg.start, seg.stop - seg.start)])
+            part = outs[0].narrow(dim, seg.start, seg.stop - seg.start)
+            pieces.append(([part], [("part", slots[0], dim, seg.start, seg.stop)]))
         if len(pieces) == 1:
             return pieces[0]
-        if any(len(p) != 1 for p in pieces):
+        if any(len(p[0]) != 1 or p[0][0] is None for p in pieces):
             return None
-        dims = {_feature_dim(p[0], None, prefer_last=True) for p in pieces}
+        dims = {_feature_dim(p[0][0], None, prefer_last=True) for p in pieces}
         try:
-            return [torch.cat([p[0] for p in pieces], dim=-1 if -1 in dims or len(dims) != 1 else dims.pop())]
+            dim = -1 if -1 in dims or len(dims) != 1 else dims.pop()
+            joined = torch.cat([p[0][0] for p in pieces], dim=dim)
         except RuntimeError:
             return None
+        return [joined], [("cat", dim, tuple(p[1][0] for p in pieces))]
 
     def _ref_rows(self, module: str) -> int | None:
         sig = self.ref_index.modules.get(module)
@@ -404,8 +492,8 @@ class _Watcher:
             rel = 0.0
             parent = self._computed_in(first)
             if first is not None:
-                ref_in = self.reference.input(aligned.sources[0].reference, ref_call)
-                diff, ok, rel = self._check(f"{name} (input)", ref_in, first, aligned)
+                slot = self.reference.input_slot(aligned.sources[0].reference, ref_call)
+                diff, ok, rel = self._check(f"{name} (input)", self.reference.load(slot), first, ("slot", slot))
                 producer = self._producer(first)
             self.pending.setdefault(name, []).append((aligned, ref_call, diff, ok, rel, producer, parent))
 
@@ -426,13 +514,14 @@ class _Watcher:
                 # row may show where an error starts (its output) but never accuses its producer (its input).
                 in_ok, in_rel = (None if in_ok is False else in_ok), 0.0
             out_diff, out_ok, out_rel = None, None, 0.0
-            expected = self._expected_output(aligned, ref_call)
+            found = self._expected_output(aligned, ref_call)
+            expected, keys = found if found is not None else (None, [])
             flat = [t for t in flatten_outputs(output).values() if isinstance(t, torch.Tensor)]
             if expected is not None and len(expected) == len(flat) and flat:
                 worst = None
-                for i, (e, c) in enumerate(zip(expected, flat)):
+                for i, (e, c, key) in enumerate(zip(expected, flat, keys)):
                     label = name if len(flat) == 1 else f"{name}[{i}]"
-                    d, ok, rel = self._check(label, e, c, aligned)
+                    d, ok, rel = self._check(label, e, c, key)
                     if d is not None and (worst is None or rel > worst[2] or (ok is False and worst[1])):
                         worst = (d, ok, rel)
                 if worst is not None:
@@ -638,11 +727,13 @@ def localize_models(
     weight_map: dict[str, str | list[str]] | None = None,
     tolerance: ModuleTolerance | None = None,
     call_candidate: Callable[[torch.nn.Module], Any] | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[Any, Any, LocalizationRun]:
     """Reference first (recorded, then freed), candidate second (compared): one model resident at a time.
 
     `call(model)` runs a model on the spec's inputs (`call_candidate` when the candidate takes other argument
-    names). Returns (reference output on CPU, candidate output, the run).
+    names); the reference's activations wait in a temporary file in `spill_dir`. Returns (reference output on
+    CPU, candidate output, the run).
     """
     import gc
 
@@ -651,15 +742,20 @@ def localize_models(
     with torch.no_grad():
         model = reference_factory()
         ref_index = ModelIndex.from_model(model)
-        ref_out, store = record_reference(model, lambda: call(model))
-        ref_out = _to_cpu(ref_out)
-        del model
-        gc.collect()
-        _empty_cache()
-        model = candidate_factory()
-        alignment = align_modules(ref_index, ModelIndex.from_model(model, resident=True), weight_map)
-        run_candidate = call_candidate or call
-        cand_out, run = compare_candidate(model, lambda: run_candidate(model), alignment, store, ref_index, tolerance)
+        ref_out, store = record_reference(model, lambda: call(model), spill_dir)
+        try:
+            ref_out = _to_cpu(ref_out)
+            del model
+            gc.collect()
+            _empty_cache()
+            model = candidate_factory()
+            alignment = align_modules(ref_index, ModelIndex.from_model(model, resident=True), weight_map)
+            run_candidate = call_candidate or call
+            cand_out, run = compare_candidate(
+                model, lambda: run_candidate(model), alignment, store, ref_index, tolerance
+            )
+        finally:
+            store.close()
     return ref_out, cand_out, run
 
 
