@@ -39,10 +39,12 @@ ANSWERS = {"questions": {"Pipeline style": "Standard"}, "plan": {"decision": "ac
 
 
 def short_scripts() -> Scripts:
-    """Ask, plan, write the planned file, try an unplanned one, delegate a review, finish: 7 + 2 replies."""
+    """Write too early, ask, plan, write the planned file, try an unplanned one, delegate a review, finish:
+    8 replies of the lead and 2 of the review."""
     edit = "edit_file"
     lead = [
         Turn(tool="inspect_checkout"),
+        Turn(tool=edit, arguments={"command": "create", "path": "NOTES.md", "file_text": "too early\n"}),
         Turn(tool="ask_user_question", arguments=QUESTIONS),
         Turn(tool="confirm_plan", arguments=PLAN),
         Turn(tool=edit, arguments={"command": "create", "path": "NOTES.md", "file_text": "planned\n"}),

@@ -43,13 +43,14 @@ async def recorded(diffusers_tree: Path, tmp_path_factory: pytest.TempPathFactor
 async def test_a_run_delegates_asks_writes_within_the_plan_and_records_its_costs(recorded: dict[str, Any]) -> None:
     result: RunResult = recorded["result"]
     assert result.ok, result.detail
-    assert result.turns == 9 and [d.agent for d in result.delegations] == ["review"]
+    assert result.turns == 10 and [d.agent for d in result.delegations] == ["review"]
     assert result.delegations[0].report == "Verdict: approve."
     assert result.final_text == "Done: NOTES.md written and reviewed."
     tree = recorded["tree"]
     assert (tree / "NOTES.md").read_text() == "planned\n"
     assert not (tree / "OTHER.md").exists(), "the editor writes only files of the approved plan"
     said = "\n".join(recorded["lines"])
+    assert "writes to the checkout, and no plan has been approved in this session" in said, "the server's gate"
     assert "OTHER.md is not a file of the approved plan" in said
     assert "answers file: Pipeline style = Standard" in said and "answers file: plan accept" in said
     assert "## Integration plan: Notes" in said, "the plan is shown to the human, rendered"
@@ -63,7 +64,7 @@ async def test_a_run_delegates_asks_writes_within_the_plan_and_records_its_costs
     assert calls[1]["result"]["form"] == "answered" and calls[2]["result"]["plan_status"] == "approved"
     record = json.loads(Path(result.record).read_text())
     assert record["stop_reason"] == "done" and set(record["agents"]) == {"lead", "review"}
-    assert record["agents"]["lead"]["requests"] == 7 and record["agents"]["review"]["requests"] == 2
+    assert record["agents"]["lead"]["requests"] == 8 and record["agents"]["review"]["requests"] == 2
     assert record["cost_usd"] > 0 and record["cost_usd"] == pytest.approx(
         sum(agent["cost_usd"] for agent in record["agents"].values())
     )
@@ -124,10 +125,10 @@ async def test_a_changed_tool_list_shows_in_the_diff(recorded: dict[str, Any], w
 
 @pytest.mark.anyio
 async def test_the_turn_limit_stops_before_the_next_request(workspace: Path, tmp_path: Path) -> None:
-    run = options(workspace, tmp_path, [], record=tmp_path / "limited.jsonl", max_turns=2)
+    run = options(workspace, tmp_path, [], record=tmp_path / "limited.jsonl", max_turns=3)
     result = await run_agents(run)
-    assert result.stop_reason == "max_turns" and result.turns == 2
-    assert len(lines_of(tmp_path / "limited.jsonl")) == 1 + 2, "no third request went out"
+    assert result.stop_reason == "max_turns" and result.turns == 3
+    assert len(lines_of(tmp_path / "limited.jsonl")) == 1 + 3, "no fourth request went out"
     calls = read_trace(Path(result.session_trace)).calls
     assert [c["tool"] for c in calls] == ["inspect_checkout"], "the reply that reached the limit ran no tool"
     assert json.loads(Path(result.record).read_text())["stop_reason"] == "max_turns"
@@ -135,11 +136,11 @@ async def test_the_turn_limit_stops_before_the_next_request(workspace: Path, tmp
 
 @pytest.mark.anyio
 async def test_a_limit_reached_in_a_sub_agent_stops_the_lead_too(workspace: Path, tmp_path: Path) -> None:
-    run = options(workspace, tmp_path, [], record=tmp_path / "limited.jsonl", max_turns=7)
+    run = options(workspace, tmp_path, [], record=tmp_path / "limited.jsonl", max_turns=8)
     result = await run_agents(run)
-    assert result.stop_reason == "max_turns" and result.turns == 7
+    assert result.stop_reason == "max_turns" and result.turns == 8
     exchanges = Cassette.load(tmp_path / "limited.jsonl").exchanges
-    assert len(exchanges) == 7 and exchanges[-1].agent == "review", "the lead sent nothing after the limit"
+    assert len(exchanges) == 8 and exchanges[-1].agent == "review", "the lead sent nothing after the limit"
     assert result.delegations[0].stopped and "turn limit" in result.delegations[0].stopped
 
 
