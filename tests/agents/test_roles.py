@@ -39,7 +39,9 @@ def test_the_claude_code_subagents_are_generated_from_the_roles() -> None:
         text = (plugin_dir() / "agents" / f"{subagent_name(ROLES[name])}.md").read_text()
         front = yaml.safe_load(text.split("---")[1])
         assert front["name"] == f"diffusers-{name}" and front["description"] == ROLES[name].description
-        assert "mcp__diffusers-integrator__" + ROLES[name].tools[0] in front["tools"]
+        tools = front["tools"].split(", ")
+        assert "mcp__diffusers-integrator__" + ROLES[name].tools[0] in tools
+        assert "mcp__plugin_diffusers-integrator_diffusers-integrator__" + ROLES[name].tools[0] in tools
 
 
 def test_the_shipped_cassette_says_it_is_scripted() -> None:
