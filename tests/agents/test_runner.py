@@ -6,6 +6,7 @@ that differs fails with a diff; the turn and budget limits stop every agent befo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from diffusers_integrator.agents.cassette import Cassette
+from diffusers_integrator.agents.roles import ROLES
 from diffusers_integrator.agents.runner import RunResult, run_agents
 from diffusers_integrator.testing.trees import copy_tree
 from diffusers_integrator.traces import read_trace
@@ -121,6 +123,19 @@ async def test_a_changed_tool_list_shows_in_the_diff(recorded: dict[str, Any], w
     assert result.stop_reason == "mismatch"
     assert "differs in: body.tools (register_lazy_import, scaffold, unregister_lazy_import)" in result.detail
     assert "-body.tools[scaffold].description: |" in result.detail
+
+
+@pytest.mark.anyio
+async def test_a_sub_agent_that_differs_stops_the_lead_too(
+    recorded: dict[str, Any], workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    review = ROLES["review"]
+    monkeypatch.setitem(ROLES, "review", dataclasses.replace(review, instructions=review.instructions + " Be brief."))
+    run = options(workspace, workspace.parent, [], replay=Path(recorded["result"].cassette), transport=None)
+    result = await run_agents(run)
+    assert result.stop_reason == "mismatch" and "Request #8 (agent review) differs" in result.detail
+    assert "differs in: body.system" in result.detail and "Be brief." in result.detail
+    assert result.unplayed == 3, "the review's two requests and the lead's last: nothing went out after the mismatch"
 
 
 @pytest.mark.anyio

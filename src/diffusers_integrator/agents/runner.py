@@ -425,7 +425,10 @@ class AgentSession:
             if agent not in SUB_AGENTS:
                 raise ToolError(f"No sub-agent {agent!r}: use one of {', '.join(SUB_AGENTS)}.")
             self.say(f"[lead] delegates to {agent}: {_clip(task, 200)}")
-            outcome = await self.converse(ROLES[agent], self._first_message(task))
+            try:
+                outcome = await self.converse(ROLES[agent], self._first_message(task))
+            except CassetteMismatch as mismatch:  # every loop is closed already; the run reports it at the end
+                raise ToolError(f"The {agent} agent's request is not in the cassette.") from mismatch
             stopped = self.control.detail if self.control.reason is not None else None
             self.delegations.append(
                 Delegation(agent=agent, task=task, turns=outcome.turns, stopped=stopped, report=outcome.text)
