@@ -341,6 +341,8 @@ def _agent(args: argparse.Namespace) -> int:
 
 
 def _agent_run(args: argparse.Namespace) -> int:
+    import os
+
     from .agents.cassette import replay_defaults
     from .agents.runner import RunOptions, run
 
@@ -355,6 +357,11 @@ def _agent_run(args: argparse.Namespace) -> int:
     if not args.replay and (paths["reference"] is None or paths["script"] is None):
         raise IntegratorError(
             "A run needs the reference repo and its inference script.", "Pass --reference and --script."
+        )
+    if not args.replay and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise IntegratorError(
+            "A live run needs an Anthropic API key, and ANTHROPIC_API_KEY is not set.",
+            "Export it (it is never written to a record, log or cassette), or replay a cassette with --replay.",
         )
     if paths["answers"] is None and not sys.stdin.isatty():
         raise IntegratorError(

@@ -14,7 +14,7 @@ import pytest
 
 from diffusers_integrator.cli import build_parser, main
 
-from .helpers import lines_of
+from .helpers import PLANTED_KEY, lines_of
 
 
 def test_the_help_walks_a_live_run_and_its_cost() -> None:
@@ -25,12 +25,19 @@ def test_the_help_walks_a_live_run_and_its_cost() -> None:
     assert "Ctrl-C" in text and "Exit status" in text
 
 
-def test_a_run_without_a_reference_or_an_answerer_says_what_to_pass(
-    workspace: Path, capsys: pytest.CaptureFixture[str]
+def test_a_run_without_a_reference_a_key_or_an_answerer_says_what_to_pass(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert main(["agent", "run", "--checkout", str(workspace)]) == 2
     assert "Pass --reference and --script." in capsys.readouterr().err
     script = workspace / "src" / "diffusers" / "__init__.py"
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert (
+        main(["agent", "run", "--checkout", str(workspace), "--reference", str(workspace), "--script", str(script)])
+        == 2
+    )
+    assert "ANTHROPIC_API_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
     assert (
         main(["agent", "run", "--checkout", str(workspace), "--reference", str(workspace), "--script", str(script)])
         == 2
