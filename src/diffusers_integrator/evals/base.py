@@ -26,7 +26,7 @@ def prepare_trees(case: EvalCase, workdir: Path) -> tuple[Path, Path]:
     if case.base.source == "installed":
         build_tree(base)
     else:
-        _unpack_clone(base)
+        unpack_clone(base)
     tree = copy_tree(base, workdir / "session" / "diffusers")
     if case.base.strip:
         strip(Checkout.find(tree), case.base.strip)
@@ -35,7 +35,7 @@ def prepare_trees(case: EvalCase, workdir: Path) -> tuple[Path, Path]:
     return tree, base
 
 
-def _unpack_clone(dest: Path) -> None:
+def unpack_clone(dest: Path) -> None:
     clone = os.environ.get("DIFFUSERS_CLONE")
     if not clone or not (Path(clone) / ".git").exists():
         raise IntegratorError(
@@ -52,19 +52,55 @@ def _unpack_clone(dest: Path) -> None:
 
 
 def strip(checkout: Checkout, paths: list[str]) -> None:
-    """Removes files, unregistering first the public names a removed module of the package defines."""
+    """Removes files, unregistering first the public names a removed module of the package defines.
+
+    A path may be a folder (a pipeline or modular package, a test folder): every file under it goes, its own
+    `__init__.py` included, and the names its modules define are unregistered from the inits above it.
+    """
     from ..registry import unregister_names
 
-    names: list[str] = []
+    files = stripped_files(checkout.root, paths)
+    for rel in files:
+        checkout.resolve(rel)  # confined to the tree, or refused before anything changes
+    names = stripped_names(checkout.root, files)
+    if names:
+        unregister_names(checkout, list(names))
+    checkout.write_files(dict.fromkeys(files))
+    for rel in paths:  # a stripped package leaves no empty folder behind (git keeps none either)
+        top = checkout.resolve(rel)
+        if top.is_dir():
+            for folder in sorted([top, *(p for p in top.rglob("*") if p.is_dir())], key=lambda p: -len(p.parts)):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+
+
+def stripped_files(root: Path, paths: list[str]) -> list[str]:
+    """The files `strip` removes for `paths` (folders expanded), relative to the tree's root."""
+    files: list[str] = []
     for rel in paths:
-        path = checkout.resolve(rel)
+        path = root / rel
         if not path.exists():
             raise IntegratorError(f"strip: {rel} is not in the base tree.", "Fix the case's `base.strip` list.")
-        if path.suffix == ".py" and path.is_relative_to(checkout.package_dir):
-            names += [name for name in _public_names(path) if _exported(checkout, name)]
-    if names:
-        unregister_names(checkout, names)
-    checkout.write_files({rel: None for rel in paths if checkout.resolve(rel).is_file()})
+        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files += [found_path.relative_to(root).as_posix() for found_path in found]
+    return files
+
+
+def stripped_names(root: Path, files: list[str]) -> dict[str, str]:
+    """Public name -> the removed module (relative to the root) that defines it, for every name an init that
+    stays registers (the top-level `_import_structure`, or a package init above a removed package)."""
+    package = Checkout.find(root).package_dir
+    gone = {root / rel for rel in files}
+    inits = [package / "__init__.py"] + sorted(p for p in package.rglob("__init__.py") if p not in gone)
+    registered = "\n".join(init.read_text(encoding="utf-8") for init in dict.fromkeys(inits))
+    names: dict[str, str] = {}
+    for rel in files:
+        path = root / rel
+        if path.suffix == ".py" and path.name != "__init__.py" and path.is_relative_to(package):
+            for name in _public_names(path):
+                if f'"{name}"' in registered:
+                    names.setdefault(name, rel)
+    return names
 
 
 def _public_names(path: Path) -> list[str]:
@@ -74,7 +110,3 @@ def _public_names(path: Path) -> list[str]:
         for node in tree.body
         if isinstance(node, ast.ClassDef | ast.FunctionDef) and not node.name.startswith("_")
     ]
-
-
-def _exported(checkout: Checkout, name: str) -> bool:
-    return f'"{name}"' in (checkout.package_dir / "__init__.py").read_text(encoding="utf-8")

@@ -38,7 +38,8 @@ class BaseTree(BaseModel):
     strip: list[str] = Field(
         default_factory=list,
         description="Modules to remove before the session, each with every trace of its public names "
-        "(strip-and-restore), as paths relative to the package: `models/transformers/transformer_flux.py`.",
+        "(strip-and-restore), as paths relative to the root: `src/diffusers/models/transformers/transformer_flux.py`; "
+        "a folder (a pipeline package, a test folder) goes whole.",
     )
 
 
@@ -72,6 +73,12 @@ class EndState(BaseModel):
         default_factory=list,
         description="Files that must end byte for byte as in the unstripped base (strip-and-restore: the inits and "
         "dummies upstream wrote).",
+    )
+    equivalent_to_base: dict[str, str] = Field(
+        default_factory=dict,
+        description="Strip-and-restore: inits and dummies that may differ from upstream's text only in where and "
+        "how their registrations are laid out (path -> why, e.g. a list upstream keeps in no order): the same "
+        "names under the same guards and keys, and every other line as upstream wrote it.",
     )
     tests: list[str] = Field(default_factory=list, description="Test files (or node ids) that must pass on CPU.")
     parity: ParityExpectation = Field(default_factory=ParityExpectation)

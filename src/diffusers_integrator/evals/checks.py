@@ -10,8 +10,10 @@ outputs fails here however its tool results read.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -76,7 +78,7 @@ def approved_plan(calls: list[Call]) -> dict[str, Any] | None:
 def check_files(case: EvalCase, tree: Path, trace: SessionTrace, base: Path | None) -> Verdict:
     """The files the case expects exist, and the change holds nothing else."""
     missing = [path for path in case.expect.files if not (tree / path).is_file()]
-    allowed = set(case.expect.files) | set(case.expect.same_as_base)
+    allowed = set(case.expect.files) | set(case.expect.same_as_base) | set(case.expect.equivalent_to_base)
     plan = approved_plan(_calls(trace))
     allowed |= set((plan or {}).get("files") or [])
     stray = [path for path in changed_files(tree) if path not in allowed]
@@ -107,11 +109,44 @@ def check_registration(case: EvalCase, tree: Path, trace: SessionTrace, base: Pa
     differ = [path for path in case.expect.same_as_base if base is None or _read(tree / path) != _read(base / path)]
     if differ:
         problems.append(f"not as upstream wrote them: {', '.join(differ)}")
+    unlike = [
+        path
+        for path in case.expect.equivalent_to_base
+        if base is None or _layout_aside(path, _read(tree / path)) != _layout_aside(path, _read(base / path))
+    ]
+    if unlike:
+        problems.append(f"registrations unlike upstream's: {', '.join(unlike)}")
     if problems:
         return Verdict(check="registration", passed=False, explanation="; ".join(problems))
     what = f"{len(case.expect.names)} names consistent"
     same = f"; {len(case.expect.same_as_base)} files as upstream wrote them" if case.expect.same_as_base else ""
+    if case.expect.equivalent_to_base:
+        same += f"; {len(case.expect.equivalent_to_base)} registering as upstream's, laid out otherwise"
     return Verdict(check="registration", passed=True, explanation=what + same)
+
+
+def _layout_aside(path: str, text: str | None) -> tuple[Counter, list[str]] | None:
+    """What an init or dummy file registers, whatever the order and layout of its registration statements.
+
+    An init: each (half, guard, key, name) registration, and every other non-blank line in order. A dummy
+    file: each dummy object's text, in any order.
+    """
+    if text is None:
+        return None
+    if PurePosixPath(path).name != "__init__.py":
+        return Counter(chunk.strip() for chunk in re.split(r"\n(?=class |def )", text)), []
+    from ..registry.model import parse_init
+
+    parsed = parse_init(path, text)
+    registrations: Counter = Counter()
+    spans: set[int] = set()
+    for block, entry in parsed.entries():
+        registrations.update(
+            (block.half, tuple(sorted(block.placement_backends)), entry.key, name) for name in entry.names
+        )
+        spans.update(range(entry.start, entry.end + 1))
+    rest = [line for number, line in enumerate(text.splitlines(), 1) if number not in spans and line.strip()]
+    return registrations, rest
 
 
 def _registered(tree: Path, name: str) -> bool:
