@@ -222,3 +222,38 @@ def test_the_result_and_summary_name_what_was_left_out(checkout):
     # When no name can be placed, the call fails and says why.
     with pytest.raises(IntegratorError, match="FooLoraLoaderMixin"):
         register_names(checkout, specs[1:], dry_run=True)
+
+
+# ------------------------------------------------------------------------------------------ modular mapping
+
+
+def test_a_hand_written_modular_pipeline_gets_its_mapping_entry_and_loses_it_on_unregister(pristine):
+    from diffusers_integrator.registry.register import unregister_edits
+
+    pipeline = (
+        "from ..modular_pipeline import ModularPipeline\n\n\n"
+        'class FooModularPipeline(ModularPipeline):\n    default_blocks_name = "FooAutoBlocks"\n'
+    )
+    blocks = (
+        "import torch\n\nfrom ..modular_pipeline import SequentialPipelineBlocks\n\n\n"
+        'class FooAutoBlocks(SequentialPipelineBlocks):\n    model_name = "foo"\n'
+    )
+    tree = _tree(
+        pristine,
+        {"modular_pipelines/foo/modular_pipeline.py": pipeline, "modular_pipelines/foo/modular_blocks_foo.py": blocks},
+    )
+    specs = [
+        SymbolSpec(name="FooModularPipeline", module="diffusers.modular_pipelines.foo.modular_pipeline"),
+        SymbolSpec(name="FooAutoBlocks", module="diffusers.modular_pipelines.foo.modular_blocks_foo"),
+    ]
+    edits = register_edits(tree, specs)
+    mapping = edits.files["modular_pipelines/modular_pipeline.py"].split("\n")
+    entry = '        ("foo", _create_default_map_fn("FooModularPipeline")),'
+    assert entry in mapping and mapping[mapping.index(entry) + 1] == "    ]"  # appended, as upstream appends
+    assert "src/diffusers/modular_pipelines/modular_pipeline.py" in edits.statuses["FooModularPipeline"].added_to
+    tree.apply(edits.files)
+    assert register_edits(tree, specs).files == {}
+    removed = unregister_edits(tree, ["FooModularPipeline", "FooAutoBlocks"])
+    assert removed.files["modular_pipelines/modular_pipeline.py"] == pristine.read(
+        "modular_pipelines/modular_pipeline.py"
+    )

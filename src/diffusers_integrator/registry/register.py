@@ -31,6 +31,7 @@ from .dummies import dummy_file_rel, read_backend_objects, render_dummy_file
 from .edit import LINE_LENGTH, InitEditor, find_entry, new_entry_lines, render_entry, render_import_names
 from .forms import block_layout, init_like
 from .graph import TOP_INIT, Graph, Registration, build_graph, join
+from .mapping import MAPPING_FILE, add_entry, model_name_of, remove_entries
 from .model import STRUCTURE_KINDS, Block, Half, ParsedInit
 from .schema import NameStatus, NotPlaced, SymbolSpec
 from .sorting import init_isort_key, insert_sorted, ruff_member_key
@@ -726,10 +727,32 @@ def _plan(tree: SourceTree, symbols: list[Symbol], package_rel: str) -> InitEdit
         if editor.text != text:
             edits.files[rel] = editor.text
 
+    _map_modular_pipelines(tree, symbols, edits, package_rel)
     exported = {symbol.name for symbol in symbols if symbol.export}
     _sync_dummies(tree, edits, exported)
     _note_dummy_changes(tree, edits, package_rel)
     return edits
+
+
+def _map_modular_pipelines(tree: SourceTree, symbols: list[Symbol], edits: InitEdits, package_rel: str) -> None:
+    """The `MODULAR_PIPELINE_MAPPING` entry of every `ModularPipeline` subclass registered (`mapping.py`)."""
+    for symbol in symbols:
+        model_name = model_name_of(tree, symbol.module_rel, symbol.name)
+        if model_name is None:
+            continue
+        current = edits.files.get(MAPPING_FILE) or tree.read(MAPPING_FILE)
+        if current is None:
+            continue
+        try:
+            text = add_entry(current, model_name, symbol.name)
+        except IntegratorError as error:
+            raise _Unplaceable([symbol.name], MAPPING_FILE, error) from error
+        path = f"{package_rel}/{MAPPING_FILE}"
+        if text != current:
+            edits.files[MAPPING_FILE] = text
+            _note(edits.statuses[symbol.name].added_to, path)
+        else:
+            _note(edits.statuses[symbol.name].already_in, path)
 
 
 def _note_dummy_changes(tree: SourceTree, edits: InitEdits, package_rel: str) -> None:
@@ -868,6 +891,13 @@ def unregister_edits(
                 _note(edits.statuses[name].removed_from, f"{package_rel}/{rel}")
         if editor.text != text:
             edits.files[rel] = editor.text
+    mapping = tree.read(MAPPING_FILE)
+    if mapping is not None:
+        removed = {name for name in names if re.search(rf'_create_default_map_fn\("{re.escape(name)}"\)', mapping)}
+        if removed and select is None:
+            edits.files[MAPPING_FILE] = remove_entries(mapping, removed)
+            for name in removed:
+                _note(edits.statuses[name].removed_from, f"{package_rel}/{MAPPING_FILE}")
     _sync_dummies(tree, edits, set())
     _note_dummy_changes(tree, edits, package_rel)
     return edits

@@ -127,31 +127,96 @@ def insert_lora_mixin(lora_text: str, mixin: str, class_text: str) -> str:
     return lora_text[: anchor.start()] + class_text + "\n\n" + lora_text[anchor.start() :]
 
 
-# ------------------------------------------------------------------------------------------ modular mapping
+# ------------------------------------------------------------------------------------------ LoRA docs page
 
 
-def insert_modular_mapping(text: str, model_name: str, pipeline_class: str) -> str:
-    """Adds `(model_name, _create_default_map_fn(pipeline_class))` to `MODULAR_PIPELINE_MAPPING`.
-
-    `init_pipeline()` looks the blocks' `model_name` up there to pick the pipeline class; without the entry it
-    builds a plain `ModularPipeline` that lacks the model's properties.
-    """
-    entry = f'        ("{model_name}", _create_default_map_fn("{pipeline_class}")),'
-    if entry in text.splitlines():
+def insert_lora_doc(text: str, mixin: str, display: str, snake: str) -> str:
+    """The mixin on `docs/source/en/api/loaders/lora.md`: a bullet after the last mixin bullet and an autodoc
+    section before `LoraBaseMixin`'s (upstream's page keeps the base class last)."""
+    if f"loaders.lora_pipeline.{mixin}" in text:
         return text
-    if re.search(rf'^\s*\("{re.escape(model_name)}",', text, re.M):
-        raise CollisionError(
-            f'MODULAR_PIPELINE_MAPPING already maps the modular model name "{model_name}" to another pipeline.',
-            "Choose another model name.",
-        )
-    match = re.search(r"^MODULAR_PIPELINE_MAPPING = OrderedDict\(\n    \[\n(.*?)^    \]\n\)", text, re.M | re.S)
-    if match is None:
+    lines = text.split("\n")
+    bullets = [i for i, line in enumerate(lines) if re.match(r"^- \[`\w+LoraLoaderMixin`\]", line)]
+    bullet = f"- [`{mixin}`] provides similar functions for [{display}](../pipelines/{snake})."
+    section = [f"## {mixin}", "", f"[[autodoc]] loaders.lora_pipeline.{mixin}", ""]
+    base = next((i for i, line in enumerate(lines) if line.strip() == "## LoraBaseMixin"), None)
+    if base is None or not bullets or base < bullets[-1]:
+        while lines and not lines[-1]:
+            lines.pop()
+        lines += ["", *section]
+    else:
+        lines[base:base] = section
+    if bullets:
+        lines.insert(bullets[-1] + 1, bullet)
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ auto pipelines
+
+AUTO_MAPPINGS = {
+    "text2image": "AUTO_TEXT2IMAGE_PIPELINES_MAPPING",
+    "image2image": "AUTO_IMAGE2IMAGE_PIPELINES_MAPPING",
+    "text2video": "AUTO_TEXT2VIDEO_PIPELINES_MAPPING",
+    "image2video": "AUTO_IMAGE2VIDEO_PIPELINES_MAPPING",
+}
+
+
+def insert_auto_pipelines(text: str, model_name: str, package: str, tasks: dict[str, str]) -> str:
+    """Adds `(model_name, Pipeline)` to the auto-pipeline mapping of each task (appended, as upstream appends)
+    and `from .<package> import ...` among the module's sorted imports; every other byte stays.
+
+    `_get_model` reads these mappings to name a pipeline class's model, which is what
+    `ModularPipeline.from_pretrained` looks up in `MODULAR_PIPELINE_MAPPING` for a repo a standard pipeline saved.
+    """
+    from ..registry.edit import render_import_names
+    from ..registry.sorting import ruff_member_key, ruff_module_key
+
+    for task, class_name in tasks.items():
+        mapping = AUTO_MAPPINGS.get(task)
+        if mapping is None:
+            continue
+        match = re.search(rf"^{mapping} = OrderedDict\(\n    \[\n(.*?)^    \]\n\)", text, re.M | re.S)
+        if match is None:
+            raise IntegratorError(
+                f"pipelines/auto_pipeline.py has no `{mapping} = OrderedDict([...])` in the layout diffusers uses.",
+                f'Add `("{model_name}", {class_name})` to {mapping} by hand.',
+            )
+        entries = re.findall(r'^\s*\("([^"]+)", (\w+)\),$', match.group(1), re.M)
+        if (model_name, class_name) in entries:
+            continue
+        if any(key == model_name for key, _ in entries):
+            raise CollisionError(
+                f'{mapping} already maps "{model_name}" to another pipeline.',
+                "Choose another model name.",
+            )
+        entry = f'        ("{model_name}", {class_name}),\n'
+        text = text[: match.end(1)] + entry + text[match.end(1) :]
+    wanted = sorted(tasks.values(), key=ruff_member_key)
+    if re.search(rf"^from \.{re.escape(package)} import", text, re.M):
+        return text
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if re.match(r"^from \.\w+ import", line)]
+    if not starts:
         raise IntegratorError(
-            "modular_pipelines/modular_pipeline.py has no `MODULAR_PIPELINE_MAPPING = OrderedDict([...])` in the "
-            "layout diffusers uses.",
-            f'Add `("{model_name}", _create_default_map_fn("{pipeline_class}"))` to the mapping by hand.',
+            "pipelines/auto_pipeline.py has no `from .<package> import` statements to join.",
+            f"Import {', '.join(wanted)} from `.{package}` there by hand.",
         )
-    return text[: match.end(1)] + entry + "\n" + text[match.end(1) :]
+    after = [
+        i for i in starts if ruff_module_key(re.match(r"^from \.(\w+)", lines[i]).group(1)) > ruff_module_key(package)
+    ]
+    at = after[0] if after else _statement_end(lines, starts[-1]) + 1
+    lines[at:at] = render_import_names("", f".{package}", wanted, False)
+    return "\n".join(lines)
+
+
+def _statement_end(lines: list[str], start: int) -> int:
+    """The last line of the import statement starting at `start` (a parenthesised one spans lines)."""
+    if not lines[start].rstrip().endswith("("):
+        return start
+    end = start
+    while not lines[end].startswith(")"):
+        end += 1
+    return end
 
 
 # ------------------------------------------------------------------------------------------ docs toctree

@@ -232,6 +232,7 @@ def _render(
         )
 
     call = configs.tiny_call_kwargs(dims)
+    upstream_tests = upstream_test_layout(checkout)
     test_context = {
         "tiny": tiny_py,
         "vae": {key: py(value) for key, value in _tiny_vae(names, dims).items()},
@@ -263,23 +264,50 @@ def _render(
                 "pipelines",
             )
             imports = sorted({pipeline.class_name, names.transformer, common["vae_class"], common["scheduler_class"]})
-            test_dir = "tests/pipelines"
-            layout.create(
-                f"{test_dir}/{names.pipeline_package}/{pipeline.test_module}.py",
-                render(
-                    "tests/test_pipeline.py.j2",
-                    p=pipeline,
-                    task=pipeline.task,
-                    conditioned=conditioned,
-                    imports=imports,
-                    **test_context,
-                    **common,
-                ),
-                f"Fast tests of `{pipeline.class_name}` on tiny components built in code (shape, latent output, "
-                "determinism, callbacks, save/load" + (", LoRA" if request.lora else "") + ").",
-                "tests",
+            test_dir = f"tests/pipelines/{names.pipeline_package}"
+            if upstream_tests["pipelines"]:
+                required = ["prompt", "negative_prompt", "height", "width", "guidance_scale"]
+                required += ["prompt_embeds", "negative_prompt_embeds"] + (["image"] if conditioned else [])
+                layout.create(
+                    f"{test_dir}/{pipeline.test_module.replace('test_', 'test_pipeline_', 1)}.py",
+                    render(
+                        "tests/upstream/test_pipeline.py.j2",
+                        p=pipeline,
+                        task=pipeline.task,
+                        conditioned=conditioned,
+                        imports=imports,
+                        required_params=_frozenset_literal(required, indent=4),
+                        per_sample_shape=_per_sample_shape(dims, call),
+                        latent_shape=_latent_shape(dims, tiny, call, bool(names.autoencoder)),
+                        **test_context,
+                        **common,
+                    ),
+                    f"Tests of `{pipeline.class_name}` in upstream's layout: a `BasePipelineTesterConfig` (tiny real "
+                    "components built in code) composed with `PipelineTesterMixin` and `MemoryTesterMixin`.",
+                    "tests",
+                )
+            else:
+                layout.create(
+                    f"{test_dir}/{pipeline.test_module}.py",
+                    render(
+                        "tests/test_pipeline.py.j2",
+                        p=pipeline,
+                        task=pipeline.task,
+                        conditioned=conditioned,
+                        imports=imports,
+                        **test_context,
+                        **common,
+                    ),
+                    f"Fast tests of `{pipeline.class_name}` on tiny components built in code (shape, latent output, "
+                    "determinism, callbacks, save/load" + (", LoRA" if request.lora else "") + ").",
+                    "tests",
+                )
+        if not upstream_tests["pipelines"]:
+            layout.skipped.append(
+                "tests/pipelines/testing_utils (BasePipelineTesterConfig) is not in this checkout: the pipeline tests "
+                "are the scaffold's self-contained ones, not upstream's config + tester-mixin layout."
             )
-        _test_package_init(checkout, layout, f"tests/pipelines/{names.pipeline_package}")
+        _test_package_init(checkout, layout, test_dir)
 
     if names.modular_pipeline:
         folder = f"{pkg}/modular_pipelines/{names.modular_package}"
@@ -314,29 +342,57 @@ def _render(
                 role = "modular"
             layout.create(f"{folder}/{filename}", content, purpose, role)
         output_name = "images" if dims == "2d" else "videos"
-        layout.create(
-            f"tests/modular_pipelines/{names.modular_package}/test_modular_pipeline_{names.snake}.py",
-            render(
-                "tests/test_modular.py.j2",
-                imports=sorted(
-                    {
-                        names.modular_blocks,
-                        names.modular_pipeline,
-                        names.transformer,
-                        common["vae_class"],
-                        common["scheduler_class"],
-                    }
+        modular_test = f"tests/modular_pipelines/{names.modular_package}/test_modular_pipeline_{names.snake}.py"
+        if upstream_tests["modular"]:
+            standard = next((p.class_name for p in names.pipelines if p.task not in IMAGE_CONDITIONED), None)
+            imports = {names.modular_blocks, names.modular_pipeline, names.transformer, common["vae_class"]}
+            imports |= {common["scheduler_class"], *([standard, "ModularPipeline"] if standard else [])}
+            layout.create(
+                modular_test,
+                render(
+                    "tests/upstream/test_modular.py.j2",
+                    imports=sorted(imports),
+                    output_name=output_name,
+                    standard_pipeline=standard,
+                    workflows_name=f"{names.snake.upper()}_WORKFLOWS",
+                    expected_workflows=_expected_workflows(names, uncond, cond),
+                    pt_output_shape=_pt_output_shape(dims, call),
+                    **test_context,
+                    **common,
                 ),
-                output_name=output_name,
-                output_shape=_output_shape(dims, call),
-                latent_shape=_latent_shape(dims, tiny, call, bool(names.autoencoder)),
-                workflows=py(list(tasks)),
-                **test_context,
-                **common,
-            ),
-            f"Fast tests of `{names.modular_pipeline}`: every workflow, latent output and determinism.",
-            "tests",
-        )
+                f"Tests of `{names.modular_pipeline}` in upstream's layout: a `BaseModularPipelineTesterConfig` on a "
+                "tiny local repo saved from the dummy components, composed with the fast, loading, workflow, "
+                "memory and guider tester mixins.",
+                "tests",
+            )
+        else:
+            layout.skipped.append(
+                "tests/modular_pipelines/testing_utils (BaseModularPipelineTesterConfig) is not in this checkout: the "
+                "modular tests are the scaffold's self-contained ones, not upstream's config + tester-mixin layout."
+            )
+            layout.create(
+                modular_test,
+                render(
+                    "tests/test_modular.py.j2",
+                    imports=sorted(
+                        {
+                            names.modular_blocks,
+                            names.modular_pipeline,
+                            names.transformer,
+                            common["vae_class"],
+                            common["scheduler_class"],
+                        }
+                    ),
+                    output_name=output_name,
+                    output_shape=_output_shape(dims, call),
+                    latent_shape=_latent_shape(dims, tiny, call, bool(names.autoencoder)),
+                    workflows=py(list(tasks)),
+                    **test_context,
+                    **common,
+                ),
+                f"Fast tests of `{names.modular_pipeline}`: every workflow, latent output and determinism.",
+                "tests",
+            )
         _test_package_init(checkout, layout, f"tests/modular_pipelines/{names.modular_package}")
 
     if names.transformer:
@@ -474,6 +530,13 @@ def _docs(checkout: Checkout, layout: _Layout, names: ScaffoldNames, common: dic
         )
         section = "Image" if names.dims == "2d" else "Video"
         entries.append((["API", "Pipelines", section], local, names.display_name))
+    lora_doc = "docs/source/en/api/loaders/lora.md"
+    if names.lora_mixin and (checkout.root / lora_doc).is_file():
+        # utils/check_support_list.py wants every mixin of lora_pipeline.py documented on that page.
+        text = checkout.read_text(lora_doc)
+        layout.edits[lora_doc] = edits.insert_lora_doc(text, names.lora_mixin, names.display_name, names.snake)
+        layout.purposes[lora_doc] = f"`{names.lora_mixin}` on the LoRA loaders API page (bullet and autodoc)."
+        layout.roles.setdefault("docs", []).append(lora_doc)
     layout.purposes[TOCTREE] = "Docs table of contents: one entry per new page, in upstream's sort order."
     layout.roles.setdefault("docs", []).append(TOCTREE)
 
@@ -487,15 +550,22 @@ def _layout_edits(checkout: Checkout, names: ScaffoldNames, layout: _Layout) -> 
             f"`{names.lora_mixin}`, the LoRA loader mixin of the pipelines (# Copied from upstream)."
         )
         layout.roles.setdefault("lora", []).append(rel)
-    if names.modular_pipeline:
-        rel = f"{pkg}/modular_pipelines/modular_pipeline.py"
-        text = checkout.read_text(rel)
-        layout.edits[rel] = edits.insert_modular_mapping(text, names.modular_model_name, names.modular_pipeline)
-        layout.purposes[rel] = (
-            f'MODULAR_PIPELINE_MAPPING entry "{names.modular_model_name}" -> {names.modular_pipeline}, so '
-            "`init_pipeline()` builds the model's pipeline class."
-        )
-        layout.roles.setdefault("modular", []).append(rel)
+    if names.pipelines:
+        # The auto-pipeline task mappings name the standard pipelines under the model name the modular blocks use,
+        # so `AutoPipelineFor…` finds them and `ModularPipeline.from_pretrained` maps a repo they saved.
+        rel = f"{pkg}/pipelines/auto_pipeline.py"
+        text = checkout.read_text(rel) if checkout.exists(rel) else None
+        if text is not None:
+            tasks = {pipeline.task: pipeline.class_name for pipeline in names.pipelines}
+            layout.edits[rel] = edits.insert_auto_pipelines(
+                text, names.modular_model_name, names.pipeline_package, tasks
+            )
+            layout.purposes[rel] = (
+                f'Auto-pipeline task mappings: "{names.modular_model_name}" -> '
+                + ", ".join(tasks.values())
+                + " (AutoPipelineFor… and ModularPipeline.from_pretrained find them)."
+            )
+            layout.roles.setdefault("pipelines", []).append(rel)
     if layout.toc_entries:
         text = checkout.read_text(TOCTREE)
         for section, local, title in layout.toc_entries:
@@ -553,6 +623,84 @@ def _latent_size(dims: str, call: dict, own_autoencoder: bool) -> dict:
     if dims == "3d":
         size["frames"] = (call["num_frames"] - 1) // temporal + 1
     return size
+
+
+def upstream_test_layout(checkout: Checkout) -> dict[str, bool]:
+    """Which of upstream's current test layouts the checkout has (a git clone of recent main does)."""
+
+    def has(rel: str, marker: str) -> bool:
+        path = checkout.root / rel
+        return path.is_file() and marker in path.read_text(encoding="utf-8")
+
+    return {
+        "pipelines": has("tests/pipelines/testing_utils/__init__.py", "BasePipelineTesterConfig"),
+        "modular": has("tests/modular_pipelines/testing_utils/__init__.py", "BaseModularPipelineTesterConfig"),
+    }
+
+
+def _expected_workflows(names: ScaffoldNames, uncond: str | None, cond: str | None) -> dict[str, list[tuple]]:
+    """The (block path, class) list of each workflow, as `modular_blocks.py.j2` assembles them."""
+    prefix = names.prefix
+    head = [("text_encoder", f"{prefix}TextEncoderStep")]
+    tail = [("decode", f"{prefix}VaeDecoderStep")]
+    flows: dict[str, list[tuple]] = {}
+    if uncond:
+        flows[uncond] = [
+            *head,
+            ("denoise.input", f"{prefix}TextInputStep"),
+            ("denoise.set_timesteps", f"{prefix}SetTimestepsStep"),
+            ("denoise.prepare_latents", f"{prefix}PrepareLatentsStep"),
+            ("denoise.denoise", f"{prefix}DenoiseStep"),
+            *tail,
+        ]
+    if cond == "image2image":
+        flows[cond] = [
+            *head,
+            ("vae_encoder", f"{prefix}VaeEncoderStep"),
+            ("denoise.input", f"{prefix}TextInputStep"),
+            ("denoise.set_timesteps", f"{prefix}Img2ImgSetTimestepsStep"),
+            ("denoise.prepare_latents", f"{prefix}Img2ImgPrepareLatentsStep"),
+            ("denoise.denoise", f"{prefix}DenoiseStep"),
+            *tail,
+        ]
+    elif cond == "image2video":
+        flows[cond] = [
+            *head,
+            ("vae_encoder", f"{prefix}VaeEncoderStep"),
+            ("denoise.input", f"{prefix}TextInputStep"),
+            ("denoise.set_timesteps", f"{prefix}SetTimestepsStep"),
+            ("denoise.prepare_latents", f"{prefix}PrepareLatentsStep"),
+            ("denoise.prepare_image_latents", f"{prefix}Image2VideoPrepareLatentsStep"),
+            ("denoise.denoise", f"{prefix}Image2VideoDenoiseStep"),
+            *tail,
+        ]
+    return flows
+
+
+def _pt_output_shape(dims: str, call: dict) -> str:
+    if dims == "2d":
+        return py((1, 3, call["height"], call["width"]))
+    return py((1, call["num_frames"], 3, call["height"], call["width"]))
+
+
+def _frozenset_literal(names: list[str], indent: int) -> str:
+    """`frozenset([...])` as ruff formats it at an assignment indented by `indent` (the value's own width)."""
+    items = ", ".join(f'"{name}"' for name in names)
+    flat = f"frozenset([{items}])"
+    prefix = " " * indent + "required_input_params_in_call_signature = "
+    if len(prefix) + len(flat) <= 119:
+        return flat
+    if len(" " * (indent + 4) + f"[{items}]") <= 119:
+        return f"frozenset(\n{' ' * (indent + 4)}[{items}]\n{' ' * indent})"
+    body = "".join(f'{" " * (indent + 8)}"{name}",\n' for name in names)
+    return f"frozenset(\n{' ' * (indent + 4)}[\n{body}{' ' * (indent + 4)}]\n{' ' * indent})"
+
+
+def _per_sample_shape(dims: str, call: dict) -> str:
+    """One sample of `output_type="pt"`: (channels, height, width), or (frames, channels, height, width)."""
+    if dims == "2d":
+        return py((3, call["height"], call["width"]))
+    return py((call["num_frames"], 3, call["height"], call["width"]))
 
 
 def _output_shape(dims: str, call: dict) -> str:

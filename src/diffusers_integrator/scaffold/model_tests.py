@@ -25,12 +25,16 @@ UPSTREAM_GENERATOR = "utils/generate_model_tests.py"
 def generate_with_upstream(checkout: Checkout, model_rel: str, model_source: str, config_body: str) -> str:
     """Runs the checkout's generator on `model_source` (in a temporary copy: nothing is written in the tree)."""
     script = checkout.root / UPSTREAM_GENERATOR
+    # The attention-backend tester, which upstream's DiTs carry (flux, wan), is one of the generator's options.
+    include = (
+        ["--include", "attention_backends"] if '"attention_backends"' in script.read_text(encoding="utf-8") else []
+    )
     with tempfile.TemporaryDirectory(prefix="scaffold-") as folder:
         model_path = Path(folder) / model_rel
         model_path.parent.mkdir(parents=True)
         model_path.write_text(model_source, encoding="utf-8")
         result = subprocess.run(
-            [sys.executable, str(script), str(model_path), "--dry-run"],
+            [sys.executable, str(script), str(model_path), "--dry-run", *include],
             cwd=checkout.root,
             capture_output=True,
             text=True,
@@ -43,7 +47,72 @@ def generate_with_upstream(checkout: Checkout, model_rel: str, model_source: str
             "Check that the script runs in this checkout (`python utils/generate_model_tests.py --help`).",
         )
     text = fill_upstream_tests(result.stdout.rstrip("\n") + "\n", config_body)
+    text = drop_testers(text, FIRST_PR_EXCLUDED)
+    text = pin_gradient_checkpointing(text, model_source)
     return repair_stale_imports(text, checkout)
+
+
+# Upstream's testing guide: no model-level LoRA testers in a model's first pull request.
+FIRST_PR_EXCLUDED = ("LoraTesterMixin", "LoraHotSwappingForModelTesterMixin")
+
+
+def drop_testers(text: str, testers: tuple[str, ...]) -> str:
+    """Removes the test classes built on `testers`, and their imports."""
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    spans = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(base, ast.Name) and base.id in testers for base in node.bases
+        ):
+            first = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
+            while first > 0 and not lines[first - 1].strip():
+                first -= 1
+            spans.append((first, node.end_lineno))
+    for start, end in sorted(spans, reverse=True):
+        del lines[start:end]
+    text = "\n".join(lines) + "\n"
+    for name in testers:
+        if not re.search(rf"\b{name}\b", text.split("\nclass ", 1)[-1]):
+            text = re.sub(rf"^    {name},\n", "", text, flags=re.M)
+            text = re.sub(rf"^from \S+ import {name}\n", "", text, flags=re.M)
+    return text
+
+
+def pin_gradient_checkpointing(text: str, model_source: str) -> str:
+    """Gives the training tester the modules that checkpoint (`expected_set`), as upstream's DiT tests do; without
+    it `test_gradient_checkpointing_is_applied` skips."""
+    modules = sorted(
+        node.name
+        for node in ast.walk(ast.parse(model_source))
+        if isinstance(node, ast.ClassDef)
+        and "self.gradient_checkpointing = False" in ast.get_source_segment(model_source, node)
+    )
+    tree = ast.parse(text)
+    training = next(
+        (
+            node
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+            and any(isinstance(base, ast.Name) and base.id == "TrainingTesterMixin" for base in node.bases)
+        ),
+        None,
+    )
+    if training is None or not modules or "expected_set" in text:
+        return text
+    lines = text.splitlines()
+    body = [
+        "",
+        "    def test_gradient_checkpointing_is_applied(self):",
+        "        expected_set = {" + ", ".join(f'"{name}"' for name in modules) + "}",
+        "        super().test_gradient_checkpointing_is_applied(expected_set=expected_set)",
+    ]
+    only_pass = len(training.body) == 1 and isinstance(training.body[0], ast.Pass)
+    if only_pass:
+        lines[training.body[0].lineno - 1 : training.body[0].end_lineno] = body[1:]
+    else:
+        lines[training.end_lineno : training.end_lineno] = body
+    return "\n".join(lines) + "\n"
 
 
 def fill_upstream_tests(text: str, config_body: str) -> str:

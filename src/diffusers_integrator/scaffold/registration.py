@@ -6,7 +6,6 @@ yet, so the registry reads them from the scaffold's own planned texts layered ov
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from ..checkout import Checkout, FileChange
@@ -61,18 +60,16 @@ def symbol_specs(names: ScaffoldNames, package_rel: str, *, include_lora: bool =
 
 
 def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_class: str) -> bool:
-    """Whether the registry can add the LoRA mixin to `loaders/__init__.py` without losing what that init holds.
-
-    That init is not laid out like the others (its guards are plain `if`s and `lora_pipeline` is one growing
-    list); an edit that drops any name already there would break every pipeline importing its mixin.
-    """
+    """Whether the registry places the LoRA mixin in `loaders/__init__.py` (in the block of upstream's other
+    mixins); a checkout whose loaders init lacks that block leaves it out, and the pipelines import the mixin
+    from its module instead."""
     from ..registry.register import register_edits
     from ..registry.schema import SymbolSpec
     from ..registry.tree import CheckoutTree, OverlayTree
     from .edits import insert_lora_mixin
 
     base = CheckoutTree(checkout)
-    lora_rel, init_rel = "loaders/lora_pipeline.py", "loaders/__init__.py"
+    lora_rel = "loaders/lora_pipeline.py"
     try:
         overlay = {lora_rel: insert_lora_mixin(base.read(lora_rel) or "", names.lora_mixin, lora_class)}
     except IntegratorError:
@@ -87,14 +84,7 @@ def lora_registration_is_safe(checkout: Checkout, names: ScaffoldNames, lora_cla
         edits = register_edits(OverlayTree(base, overlay), [spec], package_rel=checkout.package_rel)
     except IntegratorError:
         return False
-    old, new = base.read(init_rel) or "", edits.files.get(init_rel)
-    if new is None:
-        return True
-    words = set(re.findall(r"\w+", old)) - set(re.findall(r"\w+", new))
-    kept = not set(re.findall(r'"(\w+)"', old)) - set(re.findall(r'"(\w+)"', new))
-    defined = "_dummy_objects" not in new or "_dummy_objects" in old
-    # Same keys, every earlier name kept, nothing used that the init never defines.
-    return kept and defined and not words and new.count('_import_structure["lora_pipeline"] =') <= 1
+    return not edits.not_placed
 
 
 def register(

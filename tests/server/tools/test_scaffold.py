@@ -37,7 +37,8 @@ async def test_real_run_and_collision_through_the_client(workspace: Path) -> Non
         result = await call(client, "scaffold", {"model_name": "Foo", "dims": "3d", "pipeline": "modular"})
         clash = await call_error(client, "scaffold", {"model_name": "Wan", "dims": "3d"})
     assert "FooModularPipeline" in result["registered"]
-    assert {f["action"] for f in result["files"]} >= {"created", "modified"}
+    assert {f["action"] for f in result["files"]} == {"created"}
+    assert "src/diffusers/modular_pipelines/modular_pipeline.py" in {c["path"] for c in result["changes"]}
     assert all(item["skill"].split("#")[0].endswith(".md") for item in result["checklist"])
     # The full diff is long: it went to a file under the state dir, and the result stays small.
     assert result["diff_file"] == ".diffusers-integrator/scaffold/foo.diff"
