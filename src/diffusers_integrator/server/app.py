@@ -13,6 +13,7 @@ nor anthropic.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import logging
@@ -24,6 +25,7 @@ import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
 from pydantic import BaseModel, Field, ValidationError
 
 from .. import __version__
@@ -34,10 +36,10 @@ from ..redact import Scrubber, scrub_log_handlers, scrub_text
 from .clients import LOCAL_CLIENT, client_of, serving
 from .descriptions import tool_description
 from .elicitation import REPLY_PARAMETER, reply_annotation, to_reply
+from .manifest import LazyToolManager, load_manifest, write_manifest
 from .session import GATED_ACCESS, READ_ONLY_ACCESS, IntegratorSession, ServerOptions
 from .skills import SkillsExtension, add_skill_channels
 from .spec import ToolSpec
-from .tools import tool_specs
 
 
 logger = logging.getLogger(__name__)
@@ -111,11 +113,7 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
     )
     scrub_log_handlers()  # after MCPServer, which may add its own handler
     add_skill_channels(server)
-    for spec in tool_specs():
-        # --read-only lists no tool that writes, runs code or leaves files beyond the trace (docs/security.md).
-        if options.read_only and spec.access not in READ_ONLY_ACCESS:
-            continue
-        add_tool(server, spec, session)
+    _add_tools(server, session, options)
 
     @server.resource(
         PLAN_RESOURCE,
@@ -140,6 +138,40 @@ def add_tool(server: MCPServer, spec: ToolSpec, session: IntegratorSession, desc
         description=description or tool_description(spec.name),
         annotations=spec.annotations,
     )
+
+
+def _add_tools(server: MCPServer, session: IntegratorSession, options: ServerOptions) -> None:
+    """Every tool of `server/tools/`: listed from the manifest of this code and built on first use when there is
+    one (start-up then imports no tool module), else built now and the manifest written (`manifest.py`)."""
+    manager = LazyToolManager(server._tool_manager.warn_on_duplicate_tools)
+    server._tool_manager = manager
+    entries = load_manifest()
+    # --read-only lists no tool that writes, runs code or leaves files beyond the trace (docs/security.md).
+    if entries is not None:
+        for entry in entries:
+            if not options.read_only or entry.access in READ_ONLY_ACCESS:
+                manager.add_lazy(entry.listed, functools.partial(_build_lazily, entry.module, session))
+        return
+    from .tools import tool_specs
+
+    built = [(spec.handler.__module__, spec.access, _build_tool(spec, session)) for spec in tool_specs()]
+    for _, access, tool in built:
+        if not options.read_only or access in READ_ONLY_ACCESS:
+            manager.add_built(tool)
+    write_manifest(built)
+
+
+def _build_tool(spec: ToolSpec, session: IntegratorSession) -> Tool:
+    """The tool exactly as `MCPServer.add_tool` builds it."""
+    description = tool_description(spec.name)
+    function = _tool_function(spec, session, description)
+    return Tool.from_function(
+        function, name=spec.name, title=spec.title, description=description, annotations=spec.annotations
+    )
+
+
+def _build_lazily(module: str, session: IntegratorSession) -> Tool:
+    return _build_tool(importlib.import_module(module).SPEC, session)
 
 
 def _tool_function(spec: ToolSpec, session: IntegratorSession, description: str) -> Callable[..., Any]:
