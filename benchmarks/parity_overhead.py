@@ -5,14 +5,16 @@ real component test, small enough for a 2-core machine). Model construction is t
 left out of the timings.
 
 * compare-only: forward the reference, copy its output to CPU, forward the candidate, compare (`localize=False`);
-* with localisation: also summarise both models' weights, record every reference leaf's input/output on CPU,
-  align the modules and compare every candidate leaf on the fly, diagnose (`localize=True`).
+* with localisation: also summarise both models' weights, record every reference leaf's input/output (written
+  to a temporary file as they come), align the modules and compare every candidate leaf on the fly against the
+  values read back, diagnose (`localize=True`).
 
 Peak memory is measured in fresh processes (one per variant) that build one model at a time as `run_parity`
-does. Budget: the peak of the bare run (larger model + its working activations) plus the activations that
-localisation keeps on CPU.
+does, and divided by the bare run's peak (the larger model + its working activations): localisation keeps the
+reference's activations in a file, so nothing it records should add to that.
 
-Targets: compare-only <= 1.10x, with localisation <= 2x, peak RSS <= 1.2x the budget.
+Targets: compare-only <= 1.10x, with localisation <= 2x (time); localisation's peak RSS <= 1.2x the bare run's.
+Exits 1 when one is missed.
 
 On a machine shared with other jobs, `--threads 1` gives stable ratios (no OpenMP threads fighting for cores);
 the wall-clock minimum of interleaved runs and the process CPU time are both printed.
@@ -114,6 +116,7 @@ def measure_memory(mode: str, depth: int, hidden: int, heads: int, latent: int) 
         if mode == "localize":
             alignment = align_modules(index, ModelIndex.from_model(cand, resident=True), None)
             cand_out, _ = compare_candidate(cand, lambda: call_cand(cand), alignment, store, index)
+            store.close()
         else:
             cand_out = call_cand(cand)
         if mode != "bare":
@@ -148,6 +151,7 @@ def time_variants(repeat: int, depth: int, hidden: int, heads: int, latent: int)
         ref_out = ref_out.detach().to("cpu", copy=True)
         alignment = align_modules(index, ModelIndex.from_model(cand, resident=True), None)
         cand_out, run = compare_candidate(cand, partial(call_cand, cand), alignment, store, index)
+        store.close()
         compare_outputs(ref_out, cand_out)
         diagnose(run)
 
@@ -220,17 +224,23 @@ def main() -> int:
         memory[mode] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     model_mb = max(memory["bare"]["reference_params_mb"], memory["bare"]["candidate_params_mb"])
     captured = memory["localize"]["captured_mb"]
-    budget = memory["bare"]["peak_delta_mb"] + captured
     print("\npeak RSS above the post-import baseline (fresh process each, one model resident at a time):")
-    print(f"  larger model weights: {model_mb:.1f} MB; activations kept on CPU by localisation: {captured:.1f} MB")
+    print(
+        f"  larger model weights: {model_mb:.1f} MB; activations localisation records (to a file): {captured:.1f} MB"
+    )
     for mode in ("bare", "compare", "localize"):
         print(f"  {mode:9} {memory[mode]['peak_delta_mb']:8.1f} MB")
-    ratio_mem = memory["localize"]["peak_delta_mb"] / budget
-    print(f"  localisation peak / (bare peak + kept activations): {ratio_mem:.3f}x (target <= 1.2x)")
+    ratio_mem = memory["localize"]["peak_delta_mb"] / memory["bare"]["peak_delta_mb"]
+    print(f"  localisation peak / bare peak: {ratio_mem:.3f}x (target <= 1.2x)")
     compare_mem = memory["compare"]["peak_delta_mb"] / memory["bare"]["peak_delta_mb"]
     print(f"  compare-only peak / bare peak: {compare_mem:.3f}x")
+    if captured:
+        print(f"  (held in memory, the activations alone would add {captured / memory['bare']['peak_delta_mb']:.2f}x)")
     print("\ncommand: .venv/bin/python benchmarks/parity_overhead.py " + " ".join(sys.argv[1:]))
     ok = ratios["compare"] <= 1.10 and ratios["localize"] <= 2.0 and ratio_mem <= 1.2
+    print(
+        f"targets: {'met' if ok else 'MISSED'} (anchor: two bare forward passes, the reference's then the candidate's)"
+    )
     return 0 if ok else 1
 
 
