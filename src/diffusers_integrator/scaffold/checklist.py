@@ -100,7 +100,9 @@ def build_checklist(
         "conversion",
     )
     add(
-        "Prove component parity on CPU in float32 before touching the pipeline.",
+        "Prove component parity on CPU in float32 before touching the pipeline, with the candidate built through "
+        "the shipped script's key map (`diffusers_integrator.parity.conversion_script.model_from_script`), so the "
+        "conversion parity checks is the one that ships.",
         "parity-testing/SKILL.md",
         "The ladder",
         "transformer",
@@ -162,8 +164,9 @@ def build_checklist(
         )
     if lora and not lora_registered:
         add(
-            f"Register `{names.lora_mixin}` in loaders/__init__.py (with the other `lora_pipeline` mixins, both "
-            "halves) once register_lazy_import supports that init, then import it from `...loaders`.",
+            f"Register `{names.lora_mixin}` in loaders/__init__.py: this checkout's loaders init has no "
+            "torch+transformers block for `lora_pipeline` mixins, so add it (both halves), register the mixin with "
+            "register_lazy_import (export=false), then import it from `...loaders`.",
             "integrating-models/registration.md",
             "`register_lazy_import`",
             "lora",

@@ -80,8 +80,8 @@ def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn 
     layout.lora_class = lora_class
     if names.lora_mixin and not lora_registrable:
         layout.skipped.append(
-            f"{names.lora_mixin} is not registered in loaders/__init__.py: the registry cannot yet edit that init "
-            "without losing its other names; the pipelines import it from loaders.lora_pipeline."
+            f"{names.lora_mixin} is not registered in loaders/__init__.py: that init has no block for the "
+            "`lora_pipeline` mixins here; the pipelines import it from loaders.lora_pipeline."
         )
     check_collisions(checkout, names, layout.creates, {lora_rel: lora_class} if lora_class else None)
     _layout_edits(checkout, names, layout)
