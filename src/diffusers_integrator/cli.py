@@ -134,7 +134,9 @@ def _skills(args: argparse.Namespace) -> int:
     if args.action == "check":
         from .server import tool_specs
 
-        findings = skills.check_skills({spec.name for spec in tool_specs()})
+        # Each tool with its input schema's argument names: the skills' tool calls are checked against them.
+        schemas = {spec.name: spec.request_model.model_json_schema().get("properties", {}) for spec in tool_specs()}
+        findings = skills.check_skills({name: set(arguments) for name, arguments in schemas.items()})
         for finding in findings:
             print(finding.render())
         print(f"skills check: {len(findings)} finding(s) in {len(skills.load_skills())} skills")

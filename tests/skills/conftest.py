@@ -21,3 +21,9 @@ def known_tools() -> set[str]:
 def skills_copy(tmp_path: Path) -> Path:
     """A writable copy of the shipped skills, for planting faults or changing the source of an install."""
     return Path(shutil.copytree(skills_dir(), tmp_path / "skills"))
+
+
+@pytest.fixture(scope="session")
+def tool_arguments() -> dict[str, set[str]]:
+    """Each tool with its input schema's argument names, as `skills check` passes them."""
+    return {spec.name: set(spec.request_model.model_json_schema().get("properties", {})) for spec in tool_specs()}

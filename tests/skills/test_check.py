@@ -195,3 +195,78 @@ def test_section_pointers_resolve() -> None:
     assert not section_exists("integrating-models/attention.md#no-such-heading")
     assert not section_exists("integrating-models/nothing.md")
     assert not section_exists("no-such-skill/SKILL.md")
+
+
+def test_the_shipped_skills_call_tools_with_real_arguments(tool_arguments: dict[str, set[str]]) -> None:
+    findings = check_skills(tool_arguments)
+    assert findings == [], "\n".join(f.render() for f in findings)
+
+
+def test_the_cli_checks_tool_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from diffusers_integrator.cli import main
+
+    assert main(["skills", "check"]) == 0
+    assert "0 finding(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "argument"),
+    [
+        # inline code, a call written out: the symbol-object shape unregister_lazy_import never took
+        (
+            "integrating-models/registration.md",
+            'unregister_lazy_import(names=["FooOldPipeline"], dry_run=true)',
+            'unregister_lazy_import(symbols=[{"name": "FooOldPipeline"}], dry_run=true)',
+            "symbols",
+        ),
+        # prose: "`tool` with `argument=value`"
+        (
+            "integrating-models/quality.md",
+            "`make_quality` with `fix=true`",
+            "`make_quality` with `autofix=true`",
+            "autofix",
+        ),
+        # a positional name that is no argument
+        (
+            "integrating-models/registration.md",
+            'check_registration(names=["FooTransformer3DModel", "FooPipeline"])',
+            "check_registration(symbols)",
+            "symbols",
+        ),
+    ],
+)
+def test_a_wrong_tool_argument_is_reported(
+    tool_arguments: dict[str, set[str]], skills_copy: Path, file: str, old: str, new: str, argument: str
+) -> None:
+    path = skills_copy / file
+    _edit(path, old, new)
+    (finding,) = _only(check_skills(tool_arguments, skills_copy), "unknown-argument")
+    assert f"`{argument}`" in finding.problem
+    assert finding.file == file
+    assert new.split("(")[0].strip("`") in path.read_text(encoding="utf-8").split("\n")[finding.line - 1]
+
+
+def test_a_wrong_tool_argument_in_a_code_block_is_reported(
+    tool_arguments: dict[str, set[str]], skills_copy: Path
+) -> None:
+    path = skills_copy / "parity-testing" / "spec-format.md"
+    block = (
+        '\n```python\nrun_parity(\n    spec_file=".diffusers-integrator/specs/foo.py",\n    device="cpu",\n)\n```\n'
+    )
+    path.write_text(path.read_text(encoding="utf-8") + block, encoding="utf-8")
+    (finding,) = _only(check_skills(tool_arguments, skills_copy), "unknown-argument")
+    assert "`spec_file`" in finding.problem and "`run_parity`" in finding.problem
+    assert path.read_text(encoding="utf-8").split("\n")[finding.line - 1].startswith("run_parity(")
+
+
+def test_a_python_block_that_does_not_parse_is_reported(known_tools: set[str], skills_copy: Path) -> None:
+    path = skills_copy / "integrating-models" / "model.md"
+    _edit(path, "        in_channels: int = 16,\n", "        in_channels: int = 16, ...,\n")
+    (finding,) = _only(check_skills(known_tools, skills_copy), "python-syntax")
+    assert "in_channels" in path.read_text(encoding="utf-8").split("\n")[finding.line - 1]
+
+
+def test_other_code_blocks_are_not_parsed_as_python(known_tools: set[str], skills_copy: Path) -> None:
+    path = skills_copy / "integrating-models" / "model.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\n```bash\npython -c 'x = ('\n```\n", encoding="utf-8")
+    assert check_skills(known_tools, skills_copy) == []

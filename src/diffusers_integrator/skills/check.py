@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
 
+from .examples import python_syntax_errors, tool_calls, unknown_arguments
 from .load import skill_files, skills_dir, split_frontmatter
 from .markdown import blank_code_fences, heading_anchors
 from .models import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, MAX_SKILL_MD_LINES, SKILL_FILE, SkillFinding
@@ -18,21 +19,27 @@ _NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _WHEN_PATTERN = re.compile(r"\buse\s+(?:this\s+skill\s+|it\s+)?(?:when|whenever)\b", re.IGNORECASE)
 
 
-def check_skills(known_tools: Iterable[str], root: Path | None = None) -> list[SkillFinding]:
+def check_skills(
+    known_tools: Iterable[str] | Mapping[str, Iterable[str]], root: Path | None = None
+) -> list[SkillFinding]:
     """Every problem in the skills under `root`; an empty list means clean.
 
     Rules: a SKILL.md with YAML frontmatter whose `name` equals its folder (lowercase-hyphen, at most 64
     characters) and whose `description` says when to use the skill ("Use when ..."); every relative Markdown
     link resolves to a file (and heading) inside its own skill; every supporting file is reachable from
-    SKILL.md; every tool a skill mentions exists in `known_tools`; every known tool is taught by some skill.
+    SKILL.md; every tool a skill mentions exists in `known_tools`; every known tool is taught by some skill;
+    every Python block parses. When `known_tools` maps each tool to its input schema's argument names (what
+    `skills check` passes), every argument a skill shows a tool called with must be one of them.
     """
     root = root or skills_dir()
     known = set(known_tools)
+    arguments = {name: set(args) for name, args in known_tools.items()} if isinstance(known_tools, Mapping) else {}
     findings: list[SkillFinding] = []
     taught: set[str] = set()
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     for folder in folders:
         findings.extend(_check_skill(folder, root, known, taught))
+        findings.extend(_check_code(folder, arguments))
     for tool in sorted(known - taught):
         findings.append(
             SkillFinding(
@@ -97,6 +104,45 @@ def _check_skill(folder: Path, root: Path, known: set[str], taught: set[str]) ->
                     fix="Link it from SKILL.md or from a file SKILL.md links to, or delete it.",
                 )
             )
+    return findings
+
+
+def _check_code(folder: Path, arguments: Mapping[str, set[str]]) -> list[SkillFinding]:
+    """Python blocks that do not parse, and tool calls with arguments their tool does not take."""
+    findings: list[SkillFinding] = []
+    for path in skill_files(folder):
+        if path.suffix.lower() != ".md":
+            continue
+        text = path.read_text(encoding="utf-8")
+        file_rel = f"{folder.name}/{path.relative_to(folder).as_posix()}"
+        for line, message in python_syntax_errors(text):
+            findings.append(
+                SkillFinding(
+                    skill=folder.name,
+                    file=file_rel,
+                    line=line,
+                    rule="python-syntax",
+                    problem=f"This Python block does not parse: {message}. An agent copies it as it stands.",
+                    fix="Make the block valid Python (write placeholders as `...` or comments), or mark it with "
+                    "another language if it is not Python.",
+                )
+            )
+        for call in tool_calls(text, arguments):
+            for name in unknown_arguments(call, arguments):
+                accepted = ", ".join(f"`{a}`" for a in sorted(arguments[call.tool])) or "none"
+                close = difflib.get_close_matches(name, sorted(arguments[call.tool]), n=1)
+                hint = f" Did you mean `{close[0]}`?" if close else ""
+                findings.append(
+                    SkillFinding(
+                        skill=folder.name,
+                        file=file_rel,
+                        line=call.line,
+                        rule="unknown-argument",
+                        problem=f"`{call.tool}` is shown with the argument `{name}`, which its input schema "
+                        f"does not have (it takes {accepted}).{hint}",
+                        fix=f"Use the argument names of `tools/{call.tool}.md` and the tool's schema.",
+                    )
+                )
     return findings
 
 

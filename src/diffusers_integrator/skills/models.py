@@ -102,7 +102,17 @@ class SkillFinding(BaseModel):
     file: str = Field(description="path relative to the skills folder")
     line: int | None = None
     rule: Literal[
-        "layout", "frontmatter", "name", "description", "link", "orphan", "length", "unknown-tool", "untaught-tool"
+        "layout",
+        "frontmatter",
+        "name",
+        "description",
+        "link",
+        "orphan",
+        "length",
+        "unknown-tool",
+        "untaught-tool",
+        "unknown-argument",
+        "python-syntax",
     ]
     problem: str
     fix: str
