@@ -102,3 +102,28 @@ def test_what_the_skills_name_exists_upstream(diffusers_clone: Path, path: str) 
     missing = [name for name in UPSTREAM[path] if name not in text]
     assert not missing, f"{path} lacks {missing}"
     assert not (diffusers_clone / "tests/modular_pipelines/test_modular_pipelines_common.py").exists()
+
+
+def test_the_attention_example_fuses_and_unfuses_like_upstream_expects() -> None:
+    # 2, run for real: the example module, self- and cross-attention, through AttentionModuleMixin's
+    # fuse_projections / unfuse_projections (what AttentionTesterMixin's fuse test drives), output unchanged.
+    import torch
+
+    (block,) = [b for b in code_blocks(_skills_text()["integrating-models/attention.md"]) if b.language == "python"]
+    source = re.sub(r"^from \.\.(\w+)", r"from diffusers.models.\1", block.text, flags=re.M)
+    namespace: dict[str, object] = {}
+    exec(compile(source, "attention.md", "exec"), namespace)  # the skill's own code, as an agent would paste it
+    attention_class = namespace["FooAttention"]
+    generator = torch.Generator().manual_seed(0)
+    for cross in (None, 24):
+        torch.manual_seed(0)
+        module = attention_class(dim=32, heads=2, head_dim=16, cross_attention_dim=cross).eval()  # type: ignore[operator]
+        hidden = torch.randn(1, 8, 32, generator=generator)
+        context = torch.randn(1, 5, cross, generator=generator) if cross else None
+        with torch.no_grad():
+            before = module(hidden, context)
+            module.fuse_projections()
+            assert module.fused_projections
+            fused = module(hidden, context)
+            module.unfuse_projections()
+        assert torch.allclose(before, fused, atol=1e-6)
