@@ -10,9 +10,10 @@ import pytest
 from diffusers_integrator.checkout import Checkout
 from diffusers_integrator.quality import QualityRequest, run_quality
 from diffusers_integrator.quality.ruff_bin import ENV_CACHE, ENV_RUFF
+from diffusers_integrator.testing.trees import run_git
 
 from ..conftest import needs
-from .plant import PKG, STALE_COPY_PATH, line_of, plant_model, plant_stale_copy, plant_unsorted
+from .plant import PKG, STALE_COPY_PATH, line_of, plant_model, plant_stale_copy, plant_unformatted, plant_unsorted
 
 
 def test_the_trees_own_pin_and_config_win(workspace: Path) -> None:
@@ -75,7 +76,8 @@ def test_a_crashing_upstream_script_is_broken_not_a_finding(workspace: Path) -> 
     )
     spots = plant_model(workspace)
 
-    result = run_quality(Checkout.find(workspace), QualityRequest(checks=["upstream"]))
+    # Named explicitly, the file is checked by every script (a `changed` run skips those that read other files).
+    result = run_quality(Checkout.find(workspace), QualityRequest(scope=[spots["einops"].path], checks=["upstream"]))
 
     summary = {s.check: s for s in result.summary}
     assert summary["upstream/check_dummies"].status == "broken"
@@ -135,3 +137,36 @@ def test_the_shipped_settings_are_diffusers_settings() -> None:
     assert settings["lint"]["select"] == ["C", "E", "F", "I", "W"]
     assert settings["lint"]["isort"] == {"lines-after-imports": 2, "known-first-party": ["diffusers"]}
     assert set(settings["lint"]["per-file-ignores"]) == {"__init__.py", "**/utils/dummy_*.py"}
+
+
+def test_a_changed_run_skips_upstream_scripts_whose_files_it_leaves_alone(workspace: Path) -> None:
+    failing = "import sys\nprint('{path}:1: planted failure')\nsys.exit(1)\n"
+    _script(workspace, "check_doc_toc", 'PATH_TO_TOC = "docs/source/en/_toctree.yml"\n' + failing)
+    _script(
+        workspace,
+        "check_support_list",
+        '{"doc_path": "docs/source/en/api/activations.md", "src_path": "src/diffusers/models/activations.py"}\n'
+        + failing,
+    )
+    _script(workspace, "check_dummies", failing)
+    run_git(workspace, "add", "utils")
+    run_git(workspace, "commit", "-q", "-m", "upstream scripts")
+    plant_unformatted(workspace)  # a scheduler: none of the three reads it
+    checkout = Checkout.find(workspace)
+
+    result = run_quality(checkout, QualityRequest(checks=["upstream"]))
+    summary = {s.check: s for s in result.summary}
+    for name in ("check_doc_toc", "check_support_list", "check_dummies"):
+        assert summary[f"upstream/{name}"].status == "skipped", summary[f"upstream/{name}"]
+        assert "touches none of the files it reads" in summary[f"upstream/{name}"].detail
+
+    activations = workspace / "src/diffusers/models/activations.py"
+    activations.write_text(activations.read_text() + "\n")
+    dummies = workspace / "src/diffusers/utils/dummy_pt_objects.py"
+    dummies.write_text(dummies.read_text() + "\n")
+    result = run_quality(checkout, QualityRequest(checks=["upstream"]))
+    status = {s.check: s.status for s in result.summary}
+    assert status["upstream/check_doc_toc"] == "skipped"
+    assert status["upstream/check_support_list"] != "skipped" and status["upstream/check_dummies"] != "skipped"
+    everything = run_quality(checkout, QualityRequest(scope="all", checks=["upstream"]))
+    assert not [s for s in everything.summary if s.status == "skipped"]

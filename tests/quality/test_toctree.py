@@ -76,3 +76,14 @@ def test_a_broken_toctree_is_a_finding_and_no_docs_means_skipped(workspace: Path
     _page(workspace, "api/models/tiny", "Tiny")
     result = run_quality(checkout, QualityRequest(checks=TOC))
     assert [(f.code, f.path) for f in result.findings] == [("toctree-invalid", TOCTREE_PATH)]
+
+
+def test_the_fast_yaml_parser_reads_every_upstream_toctree_alike(diffusers_clone: Path) -> None:
+    from diffusers_integrator.quality.toctree import _sections, compose
+
+    toctrees = sorted((diffusers_clone / "docs" / "source").glob("*/_toctree.yml"))
+    assert toctrees
+    for toctree in toctrees:
+        text = toctree.read_text()
+        lines = text.splitlines()
+        assert _sections(compose(text), lines) == _sections(compose(text, fast=False), lines), toctree

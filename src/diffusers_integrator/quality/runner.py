@@ -9,6 +9,7 @@ through `Checkout`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -93,7 +94,7 @@ def run_quality(
             _extend_scope(context.scope, fixed)
     runners = _runners(context, selected)
     outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=max(len(runners), 1)) as pool:
         futures = [pool.submit(_timed, name, runner) for name, runner in runners]
         for done, future in enumerate(futures, start=1):
             outcome = future.result()
@@ -202,8 +203,9 @@ def _runners(context: Context, selected: list[str]) -> list[tuple[str, Callable[
     if "registration" in selected or "dummies" in selected:
         wanted = [name for name in ("registration", "dummies") if name in selected]
         out.insert(2, ("registration", lambda: _registry(context, wanted)))
-    # Slowest first, so the pool finishes as early as it can.
-    order = ["upstream", "copies", "ruff-format", "ruff-check", "registration"]
+    # All start at once (one thread each), the in-process registry model first: it holds the GIL longest, while
+    # ruff and the upstream scripts run in their own processes beside it.
+    order = ["registration", "upstream", "copies", "ruff-format", "ruff-check"]
     return sorted(out, key=lambda item: order.index(item[0]) if item[0] in order else len(order))
 
 
@@ -398,6 +400,10 @@ def _upstream(context: Context, skip_copies: bool) -> Outcome:
     outcome = Outcome([])
     planned: dict[str, list[str] | None] = {}
     for name in scripts:
+        untouched = _inputs_untouched(context, name, scripts[name])
+        if untouched is not None:
+            outcome.summaries.append(CheckSummary(check=f"upstream/{name}", status="skipped", detail=untouched))
+            continue
         planned[name] = None
         if name == "check_forward_call_docstrings" and context.scope.kind != "all":
             files = [
@@ -444,6 +450,40 @@ def _upstream(context: Context, skip_copies: bool) -> Outcome:
             summary.status = "failed"
         outcome.summaries.append(summary)
     return outcome
+
+
+# What the upstream scripts read when they read a fixed set of files (their outcome cannot change otherwise).
+_TOC_PATH = re.compile(r"""^PATH_TO_TOC\s*=\s*["']([^"']+)["']""", re.M)
+_SUPPORT_PATHS = re.compile(r"""["'](?:doc_path|src_path)["']\s*:\s*["']([^"']+)["']""")
+
+
+def _inputs_untouched(context: Context, name: str, script: str) -> str | None:
+    """Why a `changed` run skips this upstream script (the change touches none of the files it reads), or None
+    to run it. Scripts that read what the change may touch, or that we cannot tell, always run."""
+    scope = context.scope
+    if scope.kind != "changed" or not scope.is_git:
+        return None
+    package = context.checkout.package_rel
+    if name == "check_dummies":
+        reads = f"{package}/__init__.py and {package}/utils/dummy_*.py"
+
+        def touched(path: str) -> bool:
+            return path == f"{package}/__init__.py" or path.startswith(f"{package}/utils/dummy_")
+
+    else:
+        text = (context.checkout.root / script).read_text(encoding="utf-8", errors="replace")
+        found = _TOC_PATH.findall(text) if name == "check_doc_toc" else None
+        found = _SUPPORT_PATHS.findall(text) if name == "check_support_list" else found
+        if not found:
+            return None
+        reads = ", ".join(sorted(set(found)))
+
+        def touched(path: str) -> bool:
+            return path in found
+
+    if any(touched(path) for path in [*scope.new_lines, *scope.deleted]):
+        return None
+    return f"skipped: the change touches none of the files it reads ({reads}); scope=all runs it"
 
 
 # ---------------------------------------------------------------------------------------------- fixes
