@@ -214,7 +214,7 @@ def _timed(name: str, runner: Callable[[], Outcome]) -> Outcome:
     outcome = runner()
     elapsed = int((time.perf_counter() - started) * 1000)
     for summary in outcome.summaries:
-        if not summary.duration_ms:
+        if not summary.duration_ms and summary.status != "skipped":
             summary.duration_ms = elapsed
         summary.findings = sum(1 for f in outcome.findings if f.check == summary.check)
         summary.fixable = sum(1 for f in outcome.findings if f.check == summary.check and f.fixable)
