@@ -142,6 +142,7 @@ def load_manifest() -> list[ManifestEntry] | None:
 def write_manifest(entries: list[tuple[str, str, Tool]]) -> None:
     """Writes the manifest from built tools: (module, access, tool), in `tools/list` order."""
     import tempfile  # only here: start-up from a manifest never writes one
+
     tools = [
         {
             "name": tool.name,
