@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..checkout import Checkout
+from ..checkout import STATE_DIR_NAME, Checkout
 from ..errors import IntegratorError
 from ..traces import find_session, read_trace
 from .cases import CASE_FILE, EDIT_TOOL, EndState, EvalCase, ParityExpectation, Turn
@@ -83,10 +83,12 @@ def _paths_written(call: dict[str, Any]) -> list[str]:
 
 
 def _edit_turn(checkout: Checkout, folder: Path, path: str) -> Turn:
-    stored = folder / "files" / path
+    # The state folder ignores itself in git, so a case stores what the agent wrote there under `state/`.
+    name = "state/" + path.removeprefix(STATE_DIR_NAME + "/") if path.startswith(STATE_DIR_NAME + "/") else path
+    stored = folder / "files" / name
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_text((checkout.root / path).read_text(encoding="utf-8"), encoding="utf-8")
-    return Turn(tool=EDIT_TOOL, arguments={"command": "create", "path": path, "content_file": path})
+    return Turn(tool=EDIT_TOOL, arguments={"command": "create", "path": path, "content_file": name})
 
 
 def _time(stamp: str) -> float:
