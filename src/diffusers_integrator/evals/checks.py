@@ -126,15 +126,18 @@ def check_registration(case: EvalCase, tree: Path, trace: SessionTrace, base: Pa
 
 
 def _layout_aside(path: str, text: str | None) -> tuple[Counter, list[str]] | None:
-    """What an init or dummy file registers, whatever the order and layout of its registration statements.
+    """What a file registers, whatever the order and layout of its registration statements.
 
     An init: each (half, guard, key, name) registration, and every other non-blank line in order. A dummy
-    file: each dummy object's text, in any order.
+    file: each dummy object's text, in any order. Any other file (`MODULAR_PIPELINE_MAPPING`'s): its lines.
     """
     if text is None:
         return None
-    if PurePosixPath(path).name != "__init__.py":
+    name = PurePosixPath(path).name
+    if name.startswith("dummy_"):
         return Counter(chunk.strip() for chunk in re.split(r"\n(?=class |def )", text)), []
+    if name != "__init__.py":
+        return Counter(line.strip() for line in text.splitlines() if line.strip()), []
     from ..registry.model import parse_init
 
     parsed = parse_init(path, text)
