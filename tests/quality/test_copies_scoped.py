@@ -160,3 +160,27 @@ def test_a_copied_definition_renamed_away_fails_both(tree: Path) -> None:
     result = run_quality(Checkout.find(tree), QualityRequest(checks=["copies"]))
     assert {f.code for f in result.findings} == {"copy-source-missing"}
     assert len(result.findings) == len(missing) >= 5
+
+
+def test_lines_removed_from_a_source_reach_its_copies_and_nothing_else(tree: Path) -> None:
+    ruff = _ruff(tree)
+    path = tree / DDPM
+    lines = path.read_text().splitlines(keepends=True)
+    comment = line_of(
+        tree,
+        DDPM,
+        "# Make sure alphas_cumprod and timestep have same device",
+        start=line_of(tree, DDPM, "def get_velocity"),
+    )
+    del lines[comment - 1]  # a pure deletion inside `get_velocity`: no line of the new file is "added"
+    after_len = line_of(tree, DDPM, "def __len__") - 1  # the blank line before `__len__` (outside every copy)
+    assert not lines[after_len - 2].strip()
+    del lines[after_len - 2]
+    path.write_text("".join(lines))
+
+    returncode, output = _upstream(tree, ruff)
+    ours, report = _our_blocks(tree, ruff)
+
+    assert returncode != 0 and ours == _upstream_blocks(output)
+    assert {name.rsplit(".", 1)[-1] for _, name, _ in ours} == {"get_velocity"}
+    assert {b.object_name.rsplit(".", 1)[-1] for b in report.blocks if b.path != DDPM} == {"get_velocity"}
