@@ -255,8 +255,13 @@ def check_quality(case: EvalCase, tree: Path, trace: SessionTrace, base: Path | 
     # Registration and dummies are the registration check's to judge: one fault, one failing check.
     checks = [name for name in QUALITY_CHECKS if name not in ("registration", "dummies")]
     result = run_quality(Checkout.find(tree), QualityRequest(scope="changed", checks=checks, max_findings=10))
-    skipped = [s.check for s in result.summary if s.status == "skipped"]
-    tail = f" (skipped, the tree lacks what they need: {', '.join(skipped)})" if skipped else ""
+    # A skip says why: the tree lacks what the check needs, or the change leaves the check's inputs alone.
+    skipped = [
+        f"{s.check}: {(s.detail or '').removeprefix('skipped: ')[:120]}"
+        for s in result.summary
+        if s.status == "skipped"
+    ]
+    tail = f" (skipped: {'; '.join(skipped)})" if skipped else ""
     if not result.ok:
         findings = "; ".join(f"{f.path}:{f.line} {f.check}/{f.code}" for f in result.findings[:5])
         return Verdict(check="quality", passed=False, explanation=f"{findings or result.next_step}{tail}")
