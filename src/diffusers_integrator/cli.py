@@ -267,6 +267,7 @@ def _eval(args: argparse.Namespace) -> int:
             workers=args.workers,
             report_dir=Path(args.report),
             epochs=args.epochs,
+            keep_trees=args.keep_trees,
         )
         print(summary.model_dump_json(indent=2) if args.json else render_markdown(summary))
         return 0 if summary.as_expected else 1
