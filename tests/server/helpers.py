@@ -3,6 +3,12 @@ what it was shown, the questions and plan it answers, a server with one write to
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,3 +126,34 @@ def server_with_a_write_tool(workspace: Path, monkeypatch: pytest.MonkeyPatch, *
     spec = ToolSpec("write_note", "Write a note", WriteNote, Written, _write_note, "write")
     add_tool(server, spec, server.integrator_session, description="Write a note (test tool).")
     return server
+
+
+CLI = [sys.executable, "-m", "diffusers_integrator.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def http_server(tree: Path) -> Iterator[str]:
+    """`diffusers-integrator serve --transport http` on a free loopback port; yields its MCP URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [*CLI, "serve", "--transport", "http", "--port", str(port), "--checkout", str(tree)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -7,10 +7,8 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from diffusers_integrator.server.spec import ToolSpec
 
 from ..conftest import needs
 from ..mcp_helpers import call, call_error
+from .helpers import http_server
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,33 +95,12 @@ async def test_stdio_server_speaks_only_protocol_on_stdout(diffusers_tree: Path)
     assert survey["root"] == str(diffusers_tree.resolve())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.anyio
 async def test_streamable_http_transport(diffusers_tree: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [*CLI, "serve", "--transport", "http", "--port", str(port), "--checkout", str(diffusers_tree)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+    with http_server(diffusers_tree) as url:
+        async with Client(url) as client:
             assert len((await client.list_tools()).tools) == len(tool_specs())
             assert (await call(client, "inspect_checkout"))["layout"] == "git-clone"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _inspector() -> tuple[list[str], dict[str, str]]:

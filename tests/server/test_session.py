@@ -4,12 +4,6 @@ obtained the approval (each MCP session over HTTP; the one client over stdio).""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,10 +13,7 @@ from diffusers_integrator.server import build_server, tool_specs
 from diffusers_integrator.server.session import READ_ONLY_ACCESS, ServerOptions
 
 from ..mcp_helpers import call, call_error
-from .helpers import PLAN
-
-
-CLI = [sys.executable, "-m", "diffusers_integrator.cli"]
+from .helpers import PLAN, http_server
 
 
 def test_gate_off_without_require_approval(workspace: Path) -> None:
@@ -45,33 +36,6 @@ async def test_read_only_lists_no_tool_that_writes_runs_code_or_leaves_files() -
     assert "Unknown tool" in refused
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _http_server(workspace: Path) -> Iterator[str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [*CLI, "serve", "--transport", "http", "--port", str(port), "--checkout", str(workspace)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 async def _plan_resource(client: Client) -> dict:
     return json.loads((await client.read_resource("plan://current")).contents[0].text)
 
@@ -80,7 +44,7 @@ async def _plan_resource(client: Client) -> dict:
 async def test_over_http_an_approval_opens_writes_for_its_own_session_only(workspace: Path) -> None:
     """Issue 15 #4: over HTTP, one client's approved plan opened writes for every client."""
     harmless_write = {"names": ["NoSuchNameAnywhere"]}  # passes the gate, then finds nothing to remove
-    with _http_server(workspace) as url:
+    with http_server(workspace) as url:
         async with Client(url, mode="legacy") as alice, Client(url, mode="legacy") as bob:
             shown = await call(alice, "confirm_plan", PLAN)
             accepted = await call(
