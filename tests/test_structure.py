@@ -26,6 +26,7 @@ FLOORS: dict[str, int] = {
     "": 0,
     "errors": 0,
     "progress": 0,
+    "syntax": 0,
     "data": 1,
     "redact": 1,
     "checkout": 2,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..checkout import Checkout
 from ..errors import IntegratorError
+from ..syntax import parse
 from ..testing.trees import build_tree, copy_tree, run_git
 from .cases import EvalCase
 
@@ -104,7 +105,7 @@ def stripped_names(root: Path, files: list[str]) -> dict[str, str]:
 
 
 def _public_names(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path.read_text(encoding="utf-8"))
     return [
         node.name
         for node in tree.body

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..progress import ProgressFn
 from ..redact import Scrubber
+from ..syntax import parse
 from .child import _rss_mb
 from .results import ParityError, ParityReport
 
@@ -363,7 +364,7 @@ def _remote_files(spec_path: Path) -> list[str]:
     import ast
 
     try:
-        tree = ast.parse(spec_path.read_text())
+        tree = parse(spec_path.read_text())
     except (OSError, SyntaxError):
         return []
     for node in tree.body:

@@ -14,6 +14,7 @@ import ast
 import re
 
 from ..checkout import Checkout
+from ..syntax import parse
 from .models import Finding
 from .scope import Scope
 
@@ -60,7 +61,7 @@ def check_model_code(checkout: Checkout, scope: Scope) -> tuple[list[Finding], i
     files = [p for p in model_files(checkout, scope) if (checkout.root / p).is_file()]
     for path in files:
         try:
-            tree = ast.parse(checkout.read_text(path))
+            tree = parse(checkout.read_text(path))
         except SyntaxError:
             continue  # ruff-check reports it
         for line, col, code, message in _model_violations(tree):
@@ -125,7 +126,7 @@ def check_pipeline_code(checkout: Checkout, scope: Scope) -> tuple[list[Finding]
         if all(_decorated_in_text(text, start) for start in calls):
             continue
         try:
-            tree = ast.parse(text)
+            tree = parse(text)
         except SyntaxError:
             continue
         for node in ast.walk(tree):

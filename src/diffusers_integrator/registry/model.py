@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..syntax import parse
+
 
 Half = Literal["structure", "typing", "plain"]
 EntryKind = Literal["assign", "extend", "append", "augassign", "update", "dict", "import"]
@@ -368,7 +370,7 @@ def _collect(lines: list[str], half: Half, block: Block) -> None:
 
 def parse_init(rel: str, text: str) -> ParsedInit:
     """Parses any diffusers `__init__.py` (lazy or plain)."""
-    tree = ast.parse(text)
+    tree = parse(text)
     lines = text.split("\n")
     if "_import_structure" in text:
         return _parse_lazy(rel, text, lines, tree)

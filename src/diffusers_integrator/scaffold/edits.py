@@ -11,6 +11,7 @@ import ast
 import re
 
 from ..errors import IntegratorError
+from ..syntax import parse
 
 
 # Transformer-only LoRA mixins whose methods a new mixin repeats under `# Copied from` (first one present wins).
@@ -31,7 +32,7 @@ def render_lora_mixin(lora_text: str, mixin: str, transformer: str, pipelines: l
     Every method repeats upstream's code under a `# Copied from` marker (what `make fix-copies` keeps in sync),
     so the new mixin is exactly what a contributor would write by hand.
     """
-    tree = ast.parse(lora_text)
+    tree = parse(lora_text)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     source_name = next((name for name in LORA_SOURCE_MIXINS if name in classes), None)
     if source_name is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..checkout import Checkout
 from ..errors import IntegratorError
+from ..syntax import parse
 from .render import wrap_class_headers
 
 
@@ -58,7 +59,7 @@ FIRST_PR_EXCLUDED = ("LoraTesterMixin", "LoraHotSwappingForModelTesterMixin")
 
 def drop_testers(text: str, testers: tuple[str, ...]) -> str:
     """Removes the test classes built on `testers`, and their imports."""
-    tree = ast.parse(text)
+    tree = parse(text)
     lines = text.splitlines()
     spans = []
     for node in tree.body:
@@ -84,11 +85,11 @@ def pin_gradient_checkpointing(text: str, model_source: str) -> str:
     it `test_gradient_checkpointing_is_applied` skips."""
     modules = sorted(
         node.name
-        for node in ast.walk(ast.parse(model_source))
+        for node in ast.walk(parse(model_source))
         if isinstance(node, ast.ClassDef)
         and "self.gradient_checkpointing = False" in ast.get_source_segment(model_source, node)
     )
-    tree = ast.parse(text)
+    tree = parse(text)
     training = next(
         (
             node
@@ -117,7 +118,7 @@ def pin_gradient_checkpointing(text: str, model_source: str) -> str:
 
 def fill_upstream_tests(text: str, config_body: str) -> str:
     """Replaces the generator's TODO stubs with the scaffold's tiny config, inputs and shapes."""
-    tree = ast.parse(text)
+    tree = parse(text)
     lines = text.splitlines()
     config = next(
         (node for node in tree.body if isinstance(node, ast.ClassDef) and node.name.endswith("TesterConfig")), None

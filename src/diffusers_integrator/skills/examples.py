@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from ..syntax import parse, parse_expression
+
 
 _FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)")
 _KEYWORD = re.compile(r"(?<![\w.=!<>])([a-z_][a-z0-9_]*)\s*=(?!=)")
@@ -65,7 +67,7 @@ def python_syntax_errors(text: str) -> Iterator[tuple[int, str]]:
         if block.language not in _PYTHON:
             continue
         try:
-            ast.parse(block.text)
+            parse(block.text)
         except SyntaxError as error:
             line = block.line + (error.lineno or 1) - 1
             yield line, f"{error.msg} (line {error.lineno} of the block)"
@@ -127,7 +129,7 @@ def _balanced(text: str, open_at: int) -> str | None:
 def _argument_names(inner: str) -> list[str]:
     """Keyword names of a call's argument list; a bare name passed positionally counts as one too."""
     try:
-        parsed = ast.parse(f"f({inner})", mode="eval").body
+        parsed = parse_expression(f"f({inner})")
     except SyntaxError:
         parsed = None
     if isinstance(parsed, ast.Call):
