@@ -1,7 +1,8 @@
 """diffusers' review rules that no linter checks: the ones reviewers keep writing in PR comments.
 
 Model code (files under `models/`, and `modeling_*.py` next to pipelines): no einops (diffusers does not
-depend on it), no float64 (MPS and many accelerators lack it, and a model must follow its input dtype), no
+depend on it), no unconditional float64 (MPS and NPU lack it, and a model must follow its input dtype; a float64
+chosen only off those devices, or on the CPU, is upstream's own pattern for RoPE tables), no
 `torch.empty` for parameter init (uninitialised memory when weights are not loaded). Only lines added since the
 merge-base count, so existing upstream code is never blamed on the change, and a full run and a scoped run agree.
 
@@ -76,7 +77,10 @@ def check_model_code(checkout: Checkout, scope: Scope) -> tuple[list[Finding], i
 
 def _model_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
     out: list[tuple[int, int, str, str]] = []
+    device_aware = _device_aware_nodes(tree)
     for node in ast.walk(tree):
+        if id(node) in device_aware:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "einops":
@@ -98,6 +102,51 @@ def _model_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
         elif isinstance(node, ast.Constant) and node.value == "float64":
             out.append((node.lineno, node.col_offset + 1, "float64", f'`"float64"`: {_FLOAT64}'))
     return out
+
+
+# Devices without float64: a float64 chosen only off them is upstream's accepted pattern for precise RoPE tables.
+_NO_FLOAT64_DEVICE = re.compile(r"\b(?:is_)?(?:mps|npu)\b")
+_DOWNCAST_HELPERS = {"maybe_adjust_dtype_for_device"}
+
+
+def _device_aware_nodes(tree: ast.AST) -> set[int]:
+    """Ids of the nodes whose float64 upstream accepts: chosen conditionally on a device that lacks it.
+
+    * `torch.float32 if torch.backends.mps.is_available() else torch.float64` (Wan, Lumina2), `if is_mps or
+      is_npu:` branches: an `if` whose test names MPS or NPU;
+    * `maybe_adjust_dtype_for_device(torch.float64, ids.device)` (Flux): upstream's helper downcasts where the
+      device lacks float64;
+    * `with torch.device("cpu"):` (Z-Image) and `device="cpu"` arguments: the tensor lives on the CPU, which has it.
+    """
+    excused: set[int] = set()
+
+    def excuse(*nodes: ast.AST) -> None:
+        for node in nodes:
+            excused.update(id(inner) for inner in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.IfExp, ast.If)) and _NO_FLOAT64_DEVICE.search(ast.unparse(node.test)):
+            branches = [node.body, node.orelse] if isinstance(node, ast.IfExp) else [*node.body, *node.orelse]
+            excuse(*branches)
+        elif isinstance(node, ast.Call):
+            name = ast.unparse(node.func).rsplit(".", 1)[-1]
+            if name in _DOWNCAST_HELPERS or any(
+                keyword.arg == "device" and _is_cpu(keyword.value) for keyword in node.keywords
+            ):
+                excuse(*node.args, *node.keywords)
+        elif isinstance(node, ast.With) and any(
+            isinstance(item.context_expr, ast.Call)
+            and ast.unparse(item.context_expr.func) in ("torch.device", "device")
+            and item.context_expr.args
+            and _is_cpu(item.context_expr.args[0])
+            for item in node.items
+        ):
+            excuse(*node.body)
+    return excused
+
+
+def _is_cpu(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value == "cpu"
 
 
 _EINOPS = "einops is not a diffusers dependency: use reshape/permute/flatten/unflatten instead"
