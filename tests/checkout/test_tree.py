@@ -270,3 +270,23 @@ def test_reading_through_a_symlink_that_leaves_the_tree_is_refused(checkout: Che
     (checkout.root / "etc_link").symlink_to(secret.parent)
     with pytest.raises(CheckoutError, match="outside the checkout"):
         checkout.read_text("etc_link/passwd")
+
+
+def test_a_root_reached_through_a_symlink_confines_to_the_real_tree(workspace: Path, tmp_path: Path) -> None:
+    # `Checkout.resolve` compares every target with the root's real path, taken once (`real_root`).
+    link = tmp_path / "clone-link"
+    link.symlink_to(workspace, target_is_directory=True)
+    checkout = Checkout(link, link / "src" / "diffusers", "git-clone")
+    assert checkout.real_root == workspace.resolve()
+    inside = checkout.resolve("models/__init__.py", package=True)
+    assert inside == link / "src" / "diffusers" / "models" / "__init__.py"
+    assert checkout.rel(inside) == "src/diffusers/models/__init__.py"
+    for absolute in (workspace / "setup.py", link / "setup.py"):
+        assert checkout.resolve(str(absolute)) == link / "setup.py"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (workspace / "escape").symlink_to(outside)
+    with pytest.raises(CheckoutError, match="outside the checkout"):
+        checkout.read_text("escape/anything.py")
+    with pytest.raises(CheckoutError, match="outside the checkout"):
+        checkout.resolve(str(outside / "anything.py"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import glob
 import os
 import re
@@ -90,6 +91,12 @@ class Checkout:
         self.root = root
         self.package_dir = package_dir
         self.layout = layout
+
+    @functools.cached_property
+    def real_root(self) -> Path:
+        """The root with every symlink resolved, once: `resolve` compares each target against it, and a registry
+        check resolves thousands of paths."""
+        return self.root.resolve()
 
     # ------------------------------------------------------------------ finding and validating
 
@@ -184,7 +191,7 @@ class Checkout:
         base = self.package_dir if package else self.root
         if raw.is_absolute():
             try:
-                relative = raw.resolve(strict=False).relative_to(self.root.resolve())
+                relative = raw.resolve(strict=False).relative_to(self.real_root)
             except ValueError:
                 raise CheckoutError(
                     f"{text} is outside the checkout {self.root}.",
@@ -209,9 +216,8 @@ class Checkout:
                 f"{text} is inside .git.", "Tools never touch git's own files: give a path in the work tree."
             )
         target = base.joinpath(*parts)
-        real_root = self.root.resolve()
         real_target = target.resolve(strict=False)
-        if real_target != real_root and real_root not in real_target.parents:
+        if real_target != self.real_root and self.real_root not in real_target.parents:
             raise CheckoutError(
                 f"{text} resolves to {real_target}, outside the checkout (a symlink leaves the tree).",
                 "Write to the real file inside the checkout, or remove the symlink.",
@@ -220,7 +226,7 @@ class Checkout:
 
     def rel(self, path: Path) -> str:
         """Path relative to the root, with forward slashes (what results and diffs show)."""
-        return path.resolve().relative_to(self.root.resolve()).as_posix()
+        return path.resolve().relative_to(self.real_root).as_posix()
 
     # ------------------------------------------------------------------ reading
 
@@ -249,7 +255,7 @@ class Checkout:
         it again for free); other threads wait on a per-root lock, other processes on an `flock` of a file in
         the state dir. Refuses with a `CheckoutError` after `timeout_s`.
         """
-        root_lock = _root_lock(self.root.resolve())
+        root_lock = _root_lock(self.real_root)
         if not root_lock.lock.acquire(timeout=timeout_s):
             raise CheckoutError(
                 f"Another tool call has been writing to this checkout for over {timeout_s:.0f} s.",
