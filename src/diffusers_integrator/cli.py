@@ -52,7 +52,7 @@ def _inspect(args: argparse.Namespace) -> BaseModel:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(workdir=Path(args.workdir) if args.workdir else None)
+    return run_demo(workdir=Path(args.workdir) if args.workdir else None, clone=Path(args.clone) if args.clone else None)
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -444,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="A tour of the real server on a tree built from installed diffusers.")
     demo.add_argument("--workdir", help="Where to build the demo tree (default: a temporary folder).")
+    demo.add_argument(
+        "--clone",
+        help="A diffusers git clone to build the tree from (default: $DIFFUSERS_CLONE, else the installed package); "
+        "with one, every generated test runs.",
+    )
     demo.set_defaults(run=_demo)
 
     quality = commands.add_parser("quality", help="Run the checkout's quality gates (what make_quality returns).")

@@ -1,7 +1,7 @@
 """The demo's report: `report.md` for people, `report.json` for machines, next to a copy of the trace.
 
-Both are self-contained (the plan, what was scaffolded, the quality and parity results, the scorecard), so they
-stay meaningful after the demo's tree is removed.
+Both are self-contained (the plan, what was scaffolded and written, the conversion, the quality, parity and test
+results, the scorecard) and sit beside the generated image, so they stay meaningful after the demo's tree is removed.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def _markdown(run: DemoRun, card: Scorecard | None, data: dict[str, Any]) -> str
     lines = [
         f"# diffusers-integrator demo: {verdict}",
         "",
-        f"A scripted agent integrated `TinyDiT` into a diffusers {facts.get('diffusers_version', '?')} tree through "
+        f"A scripted agent integrated `TinyDiT` into a diffusers {facts.get('diffusers_version', '?')} tree (built "
+        f"from {facts.get('tree_source', '?')}) through "
         f"`diffusers-integrator serve` over stdio ({server.get('name', '?')} {server.get('version', '?')}, "
         f"protocol {server.get('protocol', '?')}), with a scripted human answering in chat. "
         f"Total {facts.get('total_s', '?')} s.",
@@ -90,13 +91,55 @@ def _markdown(run: DemoRun, card: Scorecard | None, data: dict[str, Any]) -> str
         lines += [
             f"| {c['check']} | {c['status']} | {c['findings']} | {_cell(c['detail'])} |" for c in quality["summary"]
         ]
+    if facts.get("image"):
+        image = facts["image"]
+        lines += [
+            "",
+            "## The generated image",
+            "",
+            f"`TinyDiTPipeline` from the tree, the transformer loaded with `from_pretrained` from the converted "
+            f'folder, a tiny VAE, T5 encoder and tokenizer built in code; prompt "{image["prompt"]}", '
+            f"{image['steps']} steps, {image['width']}x{image['height']}, {image['seconds']} s. The weights are the "
+            "research model's random (seeded) ones, so the picture is structured noise: what it proves is that "
+            "the whole pipeline runs on the ported model.",
+            "",
+            f"![TinyDiT, end to end]({Path(image['png']).name})",
+        ]
+    if facts.get("edits"):
+        lines += ["", "## What the agent wrote into the scaffold (its own editor)", ""]
+        lines += [f"- `{e['path']}`: +{e['added']} -{e['removed']} lines, {e['lines']} in all" for e in facts["edits"]]
+    if facts.get("conversion"):
+        conversion = facts["conversion"]
+        lines += ["", "## The conversion", "", f"`{conversion['command']}` (in the tree) wrote:", ""]
+        lines += [f"- `{conversion['converted']}/{name}`" for name in conversion["files"]]
+    if facts.get("tests"):
+        tests = facts["tests"]
+        where = "a clone of diffusers" if tests["clone"] else "a tree built from the installed package"
+        lines += [
+            "",
+            f"## The generated tests ({tests['passed']} passed, {tests['failed'] + tests['errors']} failed, "
+            f"{tests['skipped']} did not run)",
+            "",
+            f"`{tests['command']}` on {where}; counts from pytest's JUnit report. A test that did not run is "
+            "not counted as passed.",
+            "",
+            "| file | passed | failed | did not run |",
+            "|---|---|---|---|",
+            *(
+                f"| {path} | {c['passed']} | {c['failed'] + c['errors']} | {c['skipped']} |"
+                for path, c in tests["files"].items()
+            ),
+        ]
+        if tests["skip_reasons"]:
+            lines += ["", "Why the others did not run:", ""]
+            lines += [f"- {count} × {_cell(reason)}" for reason, count in tests["skip_reasons"].items()]
     if facts.get("parity_clean") or facts.get("parity_bug"):
         lines += [
             "",
-            "Both parity specs compare the research DiT with its worked diffusers port in "
-            "`diffusers_integrator.testing` (`TinyDiTTransformer2DModel`), which stands in for the model code "
-            "the agent writes into the scaffolded file; the second plants the classic conversion bug (the final "
-            "modulation's `[shift, scale]` not reordered to diffusers' `[scale, shift]`).",
+            "Both parity specs compare the research DiT with the `TinyDiTTransformer2DModel` the agent wrote into "
+            "the tree, imported from the tree's `src/` and built from the research checkpoint through the shipped "
+            "conversion script's key map (`model_from_script`); the second plants the classic conversion bug (the "
+            "final modulation's `[shift, scale]` not reordered to diffusers' `[scale, shift]`).",
         ]
     for key, title in (("parity_clean", "Parity: the clean port"), ("parity_bug", "Parity: the planted bug")):
         if facts.get(key):

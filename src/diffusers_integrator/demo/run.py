@@ -13,8 +13,11 @@ demo doubles as an end-to-end smoke test of an install.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +29,8 @@ from typing import Any
 import anyio
 
 from ..errors import IntegratorError
-from ..testing.trees import build_tree
+from ..testing import tiny_dit_integration as integration
+from ..testing.trees import build_tree, run_git
 from . import script
 from .steps import DemoRun, Step, StepFailed
 
@@ -34,23 +38,34 @@ from .steps import DemoRun, Step, StepFailed
 # Marks a tree the demo built itself, so a rerun with the same --workdir may replace it (and nothing else).
 DEMO_MARKER = "diffusers-integrator-demo"
 JOB_POLL_S = 50
+IMAGE_NAME = "tiny_dit.png"
+IMAGE_SIZE = 64
+IMAGE_STEPS = 6
+CLONE_VARIABLE = "DIFFUSERS_CLONE"
 
 
 # ---------------------------------------------------------------------------------------------- entry point
 
 
-def run_demo(workdir: Path | None = None) -> int:
-    """Builds the tree, runs the integration, scores it, writes the report; returns the exit status."""
+def run_demo(workdir: Path | None = None, clone: Path | None = None) -> int:
+    """Builds the tree, runs the integration, scores it, writes the report; returns the exit status.
+
+    `clone` (default: $DIFFUSERS_CLONE) is a diffusers git clone to build the tree from, so upstream's tester
+    mixins are there and every generated test runs; without one the tree comes from the installed package.
+    """
     started = time.perf_counter()
+    clone = clone or (Path(os.environ[CLONE_VARIABLE]) if os.environ.get(CLONE_VARIABLE) else None)
     keep_tree = workdir is not None
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="diffusers-integrator-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     tree = base / "diffusers"
     _say("diffusers-integrator demo: a whole integration over stdio, a scripted agent and human, then a score")
-    _prepare_tree(tree)
+    _prepare_tree(tree, clone)
     run = DemoRun(workdir=base, tree=tree)
     run.facts["build_s"] = round(time.perf_counter() - started, 2)
-    _say(f"tree: {tree} (built from the installed diffusers in {run.facts['build_s']:.1f}s)")
+    run.facts["tree_source"] = f"a local clone of {clone}" if clone else "the installed diffusers package"
+    run.facts["clone"] = str(clone) if clone else None
+    _say(f"tree: {tree} (built from {run.facts['tree_source']} in {run.facts['build_s']:.1f}s)")
     try:
         anyio.run(_tour, run)
     except Exception as error:  # the server died or never started: a failed step, and the score says the rest
@@ -82,7 +97,7 @@ def run_demo(workdir: Path | None = None) -> int:
     return 0 if passed else 1
 
 
-def _prepare_tree(tree: Path) -> None:
+def _prepare_tree(tree: Path, clone: Path | None) -> None:
     """A fresh tree every run: the demo scaffolds the same names, and scaffold never overwrites."""
     if tree.exists():
         if not (tree / ".git" / DEMO_MARKER).is_file():
@@ -91,7 +106,15 @@ def _prepare_tree(tree: Path) -> None:
                 "Pass another --workdir (the demo builds its tree in <workdir>/diffusers).",
             )
         shutil.rmtree(tree)
-    build_tree(tree)
+    if clone is None:
+        build_tree(tree)
+    elif not (clone / ".git").exists():
+        raise IntegratorError(
+            f"{clone} is not a git clone of diffusers.", "Pass --clone (or DIFFUSERS_CLONE) a clone."
+        )
+    else:
+        # Its committed HEAD, hard-linked: the tree's history is upstream's, so the change is what the demo did.
+        run_git(clone.parent, "clone", "-q", "--local", str(clone.resolve()), str(tree))
     (tree / ".git" / DEMO_MARKER).write_text("built by `diffusers-integrator demo`; replaced on the next run\n")
 
 
@@ -158,8 +181,12 @@ class Agent:
                 [self.scaffold_dry_run, self.confirm],
             ),
             ("5. scaffold", [self.scaffold]),
-            ("6. registration and quality", [self.check_registration, self.quality]),
-            ("7. parity", [self.parity_clean, self.parity_bug]),
+            ("6. the port and the key map, with the agent's own editor", [self.write_port, self.fill_conversion]),
+            ("7. the shipped script converts the research checkpoint", [self.convert]),
+            ("8. parity: the tree's model vs the research DiT", [self.parity_clean, self.parity_bug]),
+            ("9. the pipeline, end to end", [self.generate]),
+            ("10. the generated tests", [self.run_tests]),
+            ("11. registration and quality", [self.check_registration, self.quality]),
         ]
 
     # ------------------------------------------------------------------ tool calls
@@ -300,6 +327,132 @@ class Agent:
 
     # ------------------------------------------------------------------ 6
 
+    async def write_port(self) -> None:
+        await self._fill_in("write the port", integration.MODEL_FILE, integration.port_source)
+
+    async def fill_conversion(self) -> None:
+        await self._fill_in("fill in the key map", integration.CONVERSION_SCRIPT, integration.conversion_source)
+
+    async def _fill_in(self, name: str, rel: str, fill: Any) -> None:
+        from ..checkout import Checkout
+
+        with _step(self.run, name) as step:
+            # The agent edits the scaffolded file with its own editor; here through Checkout, like every write.
+            checkout = Checkout.find(self.run.tree)
+            scaffolded = checkout.resolve(rel).read_text(encoding="utf-8")
+            text = fill(scaffolded)
+            change = checkout.write_text(rel, text)
+            added, removed = _diff_counts(scaffolded, text)
+            step.detail = f"{change.action} {change.path}: +{added} -{removed} lines against the scaffold"
+            self.run.facts.setdefault("edits", []).append(
+                {"path": change.path, "added": added, "removed": removed, "lines": len(text.splitlines())}
+            )
+
+    # ------------------------------------------------------------------ 7
+
+    async def convert(self) -> None:
+        tree = self.run.tree
+        with _step(self.run, "save the research checkpoint") as step:
+            checkpoint = integration.save_research_checkpoint(tree / integration.RESEARCH_CHECKPOINT)
+            step.detail = (
+                f"{integration.RESEARCH_CHECKPOINT} (research_dit.build_reference, seed {integration.SEED}, "
+                f"{checkpoint.stat().st_size // 1024} KiB)"
+            )
+        with _step(self.run, "convert_tiny_dit_to_diffusers.py") as step:
+            out = tree / integration.CONVERTED
+            shutil.rmtree(out, ignore_errors=True)
+            command = [
+                sys.executable,
+                integration.CONVERSION_SCRIPT,
+                "--checkpoint_path",
+                integration.RESEARCH_CHECKPOINT,
+                "--output_path",
+                integration.CONVERTED,
+                "--dtype",
+                "fp32",
+            ]
+            done = _run_in_tree(tree, command, timeout_s=300)
+            weights = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+            if done.returncode != 0 or "transformer/config.json" not in weights:
+                raise StepFailed(f"the conversion failed (exit {done.returncode}): {_tail(done)}")
+            step.detail = f"python {integration.CONVERSION_SCRIPT} (strict load) -> {integration.CONVERTED}/"
+            step.lines = [f"{name} ({(out / name).stat().st_size // 1024} KiB)" for name in weights]
+            self.run.facts["conversion"] = {
+                "command": " ".join(command),
+                "checkpoint": str(checkpoint),
+                "converted": str(out),
+                "files": weights,
+            }
+
+    # ------------------------------------------------------------------ 9
+
+    async def generate(self) -> None:
+        with _step(self.run, "TinyDiTPipeline -> PNG") as step:
+            png = self.run.workdir / IMAGE_NAME
+            png.unlink(missing_ok=True)
+            command = [sys.executable, "-m", "diffusers_integrator.testing.tiny_dit_generate"]
+            command += ["--weights", str(self.run.tree / integration.CONVERTED), "--out", str(png)]
+            command += ["--size", str(IMAGE_SIZE), "--steps", str(IMAGE_STEPS)]
+            done = _run_in_tree(self.run.tree, command, timeout_s=300)
+            if done.returncode != 0:
+                raise StepFailed(f"the pipeline failed (exit {done.returncode}): {_tail(done)}")
+            facts = json.loads(done.stdout.strip().splitlines()[-1])
+            image = _image_facts(png)
+            if image["std"] == 0:
+                raise StepFailed(f"{png} is one flat colour: the pipeline produced no image")
+            facts.update(image)
+            step.detail = (
+                f"{png.name}: {image['width']}x{image['height']} {image['mode']}, {facts['steps']} steps, "
+                f'"{facts["prompt"]}", the transformer from_pretrained({integration.CONVERTED}/transformer)'
+            )
+            step.lines = [
+                "VAE, T5 encoder and tokenizer built in code (tiny, seeded), the diffusers of the tree: "
+                + _clip(facts["diffusers"], 90)
+            ]
+            self.run.facts["image"] = facts
+
+    # ------------------------------------------------------------------ 10
+
+    async def run_tests(self) -> None:
+        with _step(self.run, "pytest (generated tests)") as step:
+            junit = self.run.workdir / "generated-tests.xml"
+            junit.unlink(missing_ok=True)
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", f"--junitxml={junit}"]
+            done = _run_in_tree(self.run.tree, [*command, *integration.GENERATED_TESTS], timeout_s=1200)
+            if not junit.is_file():
+                raise StepFailed(f"pytest wrote no report (exit {done.returncode}): {_tail(done)}")
+            results = read_junit(junit)
+            results["clone"] = self.run.facts.get("clone") is not None
+            results["command"] = "PYTHONPATH=src python -m pytest " + " ".join(integration.GENERATED_TESTS)
+            results["summary"] = _last_line(done.stdout)
+            self.run.facts["tests"] = results
+            step.detail = (
+                f"{results['passed']} passed, {results['failed']} failed, {results['errors']} errors, "
+                f"{results['skipped']} did not run (pytest: {results['summary']})"
+            )
+            for path, counts in results["files"].items():
+                ran = counts["passed"] + counts["failed"] + counts["errors"]
+                step.lines.append(
+                    f"{path}: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed, "
+                    f"{counts['skipped']} did not run"
+                    if ran
+                    else f"{path}: the whole file could not run here (skipped, not passed)"
+                )
+            for reason, count in results["skip_reasons"].items():
+                step.lines.append(f"did not run ({count}): {_clip(reason, 150)}")
+            if results["skipped"] and not results["clone"]:
+                step.lines.append("with a diffusers clone (--clone PATH or DIFFUSERS_CLONE) every generated test runs")
+            if done.returncode not in (0, 5) or results["failed"] or results["errors"]:
+                failing = ", ".join(results["failing"][:5])
+                raise StepFailed(f"{results['failed'] + results['errors']} generated test(s) failed: {failing}")
+            unrun = [path for path, counts in results["files"].items() if not counts["passed"]]
+            if results["clone"] and unrun:
+                raise StepFailed(f"on a clone every generated test file must run; none of {', '.join(unrun)} did")
+            if not results["passed"]:
+                raise StepFailed("no generated test ran")
+
+    # ------------------------------------------------------------------ 11
+
     async def check_registration(self) -> None:
         with _step(self.run, "check_registration") as step:
             report = await self.call("check_registration", {"names": self.registered})
@@ -328,7 +481,7 @@ class Agent:
             if result["findings_total"]:
                 raise StepFailed(f"make_quality found {result['findings_total']} problem(s) in the change")
 
-    # ------------------------------------------------------------------ 7
+    # ------------------------------------------------------------------ 8
 
     async def parity_clean(self) -> None:
         report = await self._parity(script.CLEAN_SPEC, planted_bug=False, name="run_parity (clean port)")
@@ -379,7 +532,7 @@ def _score(run: DemoRun) -> Any:
     from ..evals import render_scorecard, score_trace
     from ..traces import find_session, read_trace, render_trace
 
-    run.section = "8. the trace and the score"
+    run.section = "12. the trace and the score"
     _section(run.section)
     with _step(run, "read the session trace") as step:
         try:
@@ -488,6 +641,79 @@ def _parity_facts(report: dict[str, Any]) -> dict[str, Any]:
         "files": report.get("files", {}),
         "seconds": (report.get("timings") or {}).get("total_s"),
     }
+
+
+def _run_in_tree(tree: Path, command: list[str], *, timeout_s: float) -> subprocess.CompletedProcess:
+    """A command run as a contributor runs it in the tree: its `src/` first on the path, offline, on CPU, and
+    leaving no `__pycache__` behind (an untracked file would join the change)."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tree / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    return subprocess.run(command, cwd=tree, env=environment, capture_output=True, text=True, timeout=timeout_s)
+
+
+def read_junit(path: Path) -> dict[str, Any]:
+    """pytest's own counts from its JUnit XML, per test file, with why each skipped test did not run."""
+    from xml.etree import ElementTree
+
+    files: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
+    failing: list[str] = []
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        # A module-level skip has no class: its name is the module, its reason is in the element's text.
+        module = case.get("classname") or case.get("name", "")
+        parts = module.split(".")
+        while parts and parts[-1][:1].isupper():  # drop the class names: `tests.x.test_y.TestZ` -> the module
+            parts.pop()
+        counts = files.setdefault("/".join(parts) + ".py", {"passed": 0, "failed": 0, "errors": 0, "skipped": 0})
+        if case.find("skipped") is not None:
+            counts["skipped"] += 1
+            skipped = case.find("skipped")
+            found = re.search(r"Skipped: (.*?)['\"]?\)?$", (skipped.text or "").strip())
+            reason = found.group(1) if found else (skipped.get("message") or "").removeprefix("Skipped: ")
+            reasons[reason] = reasons.get(reason, 0) + 1
+        elif case.find("failure") is not None:
+            counts["failed"] += 1
+            failing.append(f"{module}::{case.get('name')}")
+        elif case.find("error") is not None:
+            counts["errors"] += 1
+            failing.append(f"{module}::{case.get('name')}")
+        else:
+            counts["passed"] += 1
+    totals = {key: sum(counts[key] for counts in files.values()) for key in ("passed", "failed", "errors", "skipped")}
+    return {**totals, "files": files, "skip_reasons": reasons, "failing": failing, "junit": str(path)}
+
+
+def _image_facts(path: Path) -> dict[str, Any]:
+    from PIL import Image, ImageStat
+
+    with Image.open(path) as image:
+        image.load()
+        std = max(ImageStat.Stat(image.convert("RGB")).stddev)
+        return {"width": image.width, "height": image.height, "mode": image.mode, "std": round(std, 2)}
+
+
+def _diff_counts(before: str, after: str) -> tuple[int, int]:
+    import difflib
+
+    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    return added, removed
+
+
+def _tail(done: subprocess.CompletedProcess, lines: int = 6) -> str:
+    text = (done.stderr or "") + (done.stdout or "")
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
 
 
 def _clip(text: str, width: int) -> str:

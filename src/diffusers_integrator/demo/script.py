@@ -1,9 +1,10 @@
 """What the demo's agent sends and what its scripted human says, as data.
 
 The agent follows the integrating-models skill for `TinyDiT`, the research-style DiT bundled in
-`testing/research_dit.py` (its diffusers port `TinyDiTTransformer2DModel` stands in for the model code the agent would
-write). The human answers in chat, because the demo's client cannot show forms, exactly as in Claude Desktop;
-their replies are quoted verbatim into `record_answer`.
+`testing/research_dit.py`. What it writes with its own editor after the scaffold (the port, the conversion
+script's key map, the parity specs) lives in `testing/tiny_dit_integration.py`. The human answers in chat, because
+the demo's client cannot show forms, exactly as in Claude Desktop; their replies are quoted verbatim into
+`record_answer`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..evals import Expectations
-from ..testing.parity_specs import research_component_spec
+from ..testing import tiny_dit_integration
 
 
 MODEL = "TinyDiT"
@@ -130,8 +131,8 @@ BUG_MODULES = ["norm_out"]
 
 
 def parity_spec(*, planted_bug: bool) -> str:
-    """The spec the demo's agent writes: the worked example of the parity-testing skill."""
-    return research_component_spec(depth=2, planted_bug=planted_bug)
+    """The spec the demo's agent writes: the tree's model, built through the shipped script, vs the research DiT."""
+    return tiny_dit_integration.parity_spec(planted_bug=planted_bug)
 
 
 def expectations() -> Expectations:
