@@ -225,14 +225,32 @@ def entry_insert_line(block: Block, key: str, *, kind: str, keep_key_order: bool
             return below[-1].end
         return direct[0].start - 1
     # Upstream keeps no order here (`pipelines/__init__.py` has `flux2` before `flux`, recent packages both
-    # appended and inserted): the statement goes right after its alphabetical predecessor, else right before its
-    # successor, which is where upstream put 29 of the 81 packages of its largest block (appending: 1).
+    # appended and inserted), but most of a block reads alphabetically: the statement goes between two neighbours
+    # it sorts between (the tightest such pair), as a contributor slotting it in by eye would.
+    gap = _sorted_gap(direct, key)
+    if gap is not None:
+        return gap
     below = [entry for entry in direct if entry.key <= key]
     if below:
         best = max(entry.key for entry in below)
         return max(entry.end for entry in below if entry.key == best)
     best = min(entry.key for entry in direct)
     return min(entry.start for entry in direct if entry.key == best) - 1
+
+
+def _sorted_gap(direct: list[Entry], key: str) -> int | None:
+    """The line after which `key` sits between a predecessor and a successor it sorts between (the gap with the
+    largest predecessor; the head or the tail when the first or last key brackets it), or None."""
+    best: tuple[str, int] | None = None
+    for index in range(len(direct) + 1):
+        before = direct[index - 1] if index > 0 else None
+        after = direct[index] if index < len(direct) else None
+        if (before is not None and before.key > key) or (after is not None and after.key < key):
+            continue
+        rank = before.key if before is not None else ""
+        if best is None or rank > best[0]:
+            best = (rank, before.end if before is not None else after.start - 1)
+    return None if best is None else best[1]
 
 
 def keys_sorted(block: Block) -> bool:
