@@ -23,7 +23,8 @@ EXPECTED: dict[str, set[tuple[str, int | None, str | None]]] = {
     # In `_import_structure` but not mirrored under TYPE_CHECKING. StableCascadeUNet is the Z-Image bug of this
     # release (no dummy: without torch, `from diffusers import StableCascadeUNet` fails). The utils names and
     # FromOriginalModelMixin are missing under DIFFUSERS_SLOW_IMPORT (confirmed below); the pipeline output
-    # dataclasses registered in the `_import_structure = {...}` literal are never imported by the typing half.
+    # dataclasses registered in the `_import_structure = {...}` literal are never imported by the typing half (info
+    # only: that is upstream's form, and register_lazy_import writes it too; see test_restore_faults.py).
     "typing-missing": {
         (TOP, 41, "FromOriginalModelMixin"),
         (TOP, 50, "is_inflect_available"),

@@ -221,14 +221,19 @@ def init_like(
     rel: str,
     initializer: dict[str, list[str]],
     blocks: list[tuple[list[str], str, dict[str, list[str]]]],
+    exported_keys: frozenset[str] = frozenset(),
 ) -> Chosen | None:
     """A new lazy package init in the form of its closest siblings, or None when no sibling's form fits.
 
     `initializer`: names that need no guard, by module key; `blocks`: (backends, dummy module, {key: names}) per
-    guard. Names whose key a sibling keeps in its initializer (`pipeline_output`) follow that sibling's form.
+    guard. Names whose key a sibling keeps in its initializer (`pipeline_output`) follow that sibling's form,
+    unless a parent init imports them back (`exported_keys`): its TYPE_CHECKING half reads this init's, where the
+    initializer form has no import of them, so only siblings that mirror such a key under TYPE_CHECKING serve.
     """
     guards = [frozenset(backends) for backends, _, _ in blocks]
-    candidates = _candidates(tree, rel, guards)
+    candidates = [
+        candidate for candidate in _candidates(tree, rel, guards) if not candidate.initializer_keys & exported_keys
+    ]
     if not candidates:
         return None
     keys = {key for _, _, modules in blocks for key in modules} | set(initializer)

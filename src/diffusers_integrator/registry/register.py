@@ -135,7 +135,7 @@ def resolve_symbols(
         else:
             chosen, reason = infer_backends(tree, rel)
             source_kind = "inferred"
-            existing = _module_guard(tree, rel, {other.name for other in specs})
+            existing = _module_guard(tree, rel, {other.name for other in specs}) or _package_guard(tree, rel, chosen)
             if existing is not None and set(existing[0]) != set(chosen):
                 chosen, reason = existing
         symbols.append(Symbol(spec.name, rel, spec.export, chosen, source_kind, reason))
@@ -170,6 +170,40 @@ def _module_guard(tree: SourceTree, module_rel: str, exclude: set[str]) -> tuple
         return None
     where = join(folder, "__init__.py")
     return canonical(best), f"as {count} of the {total} names of {posixpath.basename(module_rel)} in {where}"
+
+
+def _package_guard(tree: SourceTree, module_rel: str, inferred: list[str]) -> tuple[list[str], str] | None:
+    """The one guard a pipeline or modular package sits under, when it asks for more than the imports show.
+
+    Upstream guards a pipeline package by what it runs with, not only by what its modules import:
+    `pipelines/llada2` imports torch alone but drives a transformers model, and its init, like the
+    `_import_structure["llada2"]` of `pipelines/__init__.py`, guards it with torch+transformers. A name of such a
+    package takes the guard its own init already uses for all of its names in both halves (an init restored or
+    written by hand before registering), else the one the parent init keeps the package under. Only ever adds backends: a guard
+    without a backend the module imports is a mistake to move away from, not a choice to follow.
+    """
+    folder = posixpath.dirname(module_rel)
+    parts = folder.split("/")
+    if parts[0] not in ("pipelines", "modular_pipelines") or len(parts) < 2:
+        return None
+    candidates = [
+        (join(folder, "__init__.py"), lambda entry: True),
+        (join(posixpath.dirname(folder), "__init__.py"), lambda entry: entry.key == parts[-1]),
+    ]
+    for init, belongs in candidates:
+        parsed = read_init(tree, init)
+        if parsed is None or parsed.kind != "lazy":
+            continue
+        guards = {
+            block.placement_backends for block, entry in parsed.entries() if block.guard is not None and belongs(entry)
+        }
+        if len(guards) != 1:
+            continue
+        (guard,) = guards
+        if guard > set(inferred):
+            return canonical(guard), f"the guard {init} keeps {posixpath.basename(folder)} under"
+        return None
+    return None
 
 
 # ------------------------------------------------------------------------------------------ the chain
@@ -699,10 +733,11 @@ def _plan(tree: SourceTree, symbols: list[Symbol], package_rel: str) -> InitEdit
             else:
                 per_init[rel].append(op)
 
+    exported = {symbol.name for symbol in symbols if symbol.export}
     for rel, ops in per_init.items():
         text = tree.read(rel)
         if text is None:
-            edits.files[rel], form = _new_init(tree, rel, kinds[rel], ops)
+            edits.files[rel], form = _new_init(tree, rel, kinds[rel], ops, exported)
             for op in ops:
                 for name in op.names:
                     _note(edits.statuses[name].added_to, f"{package_rel}/{rel}")
@@ -728,7 +763,6 @@ def _plan(tree: SourceTree, symbols: list[Symbol], package_rel: str) -> InitEdit
             edits.files[rel] = editor.text
 
     _map_modular_pipelines(tree, symbols, edits, package_rel)
-    exported = {symbol.name for symbol in symbols if symbol.export}
     _sync_dummies(tree, edits, exported)
     _note_dummy_changes(tree, edits, package_rel)
     return edits
@@ -783,8 +817,9 @@ def _drop(items: list[str], value: str) -> None:
         items.remove(value)
 
 
-def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op]) -> tuple[str, str]:
-    """The text of a package init this call creates, and a note on the form it follows."""
+def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op], exported: set[str]) -> tuple[str, str]:
+    """The text of a package init this call creates, and a note on the form it follows (`exported`: names the
+    parent inits import back from it)."""
     depth = rel.count("/") + 1
     if kind == "plain":
         modules: dict[str, list[str]] = defaultdict(list)
@@ -803,7 +838,8 @@ def _new_init(tree: SourceTree, rel: str, kind: str, ops: list[_Op]) -> tuple[st
     rendered = [
         (canonical(backends), dummy_module_for(tree, backends), dict(modules)) for backends, modules in blocks.items()
     ]
-    chosen = init_like(tree, rel, dict(initializer), rendered) if rendered else None
+    exported_keys = frozenset(op.key for op in ops if set(op.names) & exported)
+    chosen = init_like(tree, rel, dict(initializer), rendered, exported_keys) if rendered else None
     if chosen is not None:
         return chosen.text, chosen.note
     note = f"{rel} written in the canonical form (no sibling init with the same guards holds registrations only)."
