@@ -156,6 +156,10 @@ def _markdown(run: DemoRun, card: Scorecard | None, data: dict[str, Any]) -> str
             f"- server log: `{run.workdir / 'server.log'}`",
             f"- machine-readable report: `{run.workdir / 'report.json'}`",
         ]
+        if facts.get("image"):
+            lines.append(f"- the generated image: `{facts['image']['png']}`")
+        if facts.get("tests"):
+            lines.append(f"- pytest's JUnit report of the generated tests: `{facts['tests']['junit']}`")
     return "\n".join(lines) + "\n"
 
 

@@ -2,13 +2,17 @@
 
 The demo plays an agent that follows the integrating-models skill for `TinyDiT` (the research-style DiT in
 `testing/research_dit.py`), with a scripted human (`script.py`). It starts `diffusers-integrator serve` as a child
-process on a diffusers tree built from the installed package and connects the MCP SDK's client, which has no
-elicitation: the questions and the plan fall back to the chat, and the human's replies go through
-`record_answer`, exactly as in Claude Desktop. It checks the checkout, reads the skill, asks, shows that the
-write gate holds, gets the plan approved, scaffolds, checks registrations and quality, proves parity on the
-clean port and localises a planted bug, then grades its own session trace (`evals.score`) and writes
-`report.md` and `report.json`. The exit status is 0 only when every step worked and the score is full, so the
-demo doubles as an end-to-end smoke test of an install.
+process on a diffusers tree (built from the installed package, or a local clone of $DIFFUSERS_CLONE / `--clone`)
+and connects the MCP SDK's client, which has no elicitation: the questions and the plan fall back to the chat,
+and the human's replies go through `record_answer`, exactly as in Claude Desktop. It checks the checkout, reads
+the skill, asks, shows that the write gate holds, gets the plan approved and scaffolds. Then it does what the
+agent does with its own editor and shell (`testing/tiny_dit_integration.py`): writes the port into the scaffolded
+model file, fills in the conversion script's key map, converts a seeded research checkpoint with that script,
+proves parity of the model imported from the tree against the research DiT and localises a planted bug,
+generates an image with the tree's pipeline, and runs the generated tests. Registration and quality come last,
+over every file the session changed; then it grades its own session trace (`evals.score`) and writes
+`report.md`, `report.json` and `tiny_dit.png`. The exit status is 0 only when every step worked and the score
+is full, so the demo doubles as an end-to-end smoke test of an install.
 """
 
 from __future__ import annotations
