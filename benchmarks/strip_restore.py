@@ -96,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {file.status:<16} {file.rel}: {file.rule}: {file.evidence}")
             if outcome.overridden:
                 print(f"    backends overridden: {', '.join(outcome.overridden)}")
-    print(f"\ncommand: {' '.join([sys.executable, *sys.argv])}")
+    print(
+        f"\nfailures: {len(failures)} of {len(report.outcomes)} cases (target 0: every file identical or its "
+        f"difference justified) -> {'MISSED' if failures else 'met'}"
+    )
+    print(f"command: {' '.join([sys.executable, *sys.argv])}")
     return 1 if failures else 0
 
 
