@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+import anyio.to_thread
 from inspect_ai.model import ChatMessageAssistant, ModelOutput
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
@@ -46,7 +47,7 @@ def agent_runner(
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         case = load_case(Path(state.metadata["case_dir"]))
         root = Path(tempfile.mkdtemp(prefix=f"eval-{case.id}-", dir=workdir))
-        tree, base = prepare_trees(case, root)
+        tree, base = await anyio.to_thread.run_sync(prepare_trees, case, root)
         state.store.set("tree", str(tree))
         state.store.set("base", str(base))
         cassette = cassette_of(case.id)

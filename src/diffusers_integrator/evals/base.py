@@ -2,16 +2,21 @@
 
 Two trees come out: the session's tree (a git checkout whose HEAD is the starting point, so the change is what
 the session did) and the unstripped base it was made from (what upstream wrote, for `content_from_base` turns
-and `same_as_base` expectations).
+and `same_as_base` expectations). The base is built once per process and source and shared, read-only, by every
+case: unpacking and committing a clone costs seconds of CPU that a suite of cases would otherwise pay per case.
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import io
 import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
+import threading
 from pathlib import Path
 
 from ..checkout import Checkout
@@ -22,18 +27,33 @@ from .cases import EvalCase
 
 
 def prepare_trees(case: EvalCase, workdir: Path) -> tuple[Path, Path]:
-    """(the session's tree, the unstripped base), both under `workdir`."""
-    base = workdir / "base" / "diffusers"
-    if case.base.source == "installed":
-        build_tree(base)
-    else:
-        unpack_clone(base)
+    """(the session's tree under `workdir`, the shared unstripped base it was copied from)."""
+    base = shared_base(case.base.source)
     tree = copy_tree(base, workdir / "session" / "diffusers")
     if case.base.strip:
         strip(Checkout.find(tree), case.base.strip)
         run_git(tree, "add", "-A")
         run_git(tree, "commit", "-q", "-m", f"strip {case.id}")
     return tree, base
+
+
+_BASES: dict[str, Path] = {}
+_BASES_LOCK = threading.Lock()
+
+
+def shared_base(source: str) -> Path:
+    """The committed base tree for `source` ("installed" or "clone"), built on first use; never write in it."""
+    with _BASES_LOCK:
+        if source not in _BASES:
+            folder = Path(tempfile.mkdtemp(prefix=f"diffusers-integrator-base-{source}-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            base = folder / "diffusers"
+            if source == "installed":
+                build_tree(base)
+            else:
+                unpack_clone(base)
+            _BASES[source] = base
+        return _BASES[source]
 
 
 def unpack_clone(dest: Path) -> None:

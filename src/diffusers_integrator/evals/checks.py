@@ -190,8 +190,12 @@ def check_imports(case: EvalCase, tree: Path, trace: SessionTrace, base: Path | 
     if unplaced:
         return Verdict(check="imports", passed=False, explanation=f"registered nowhere: {', '.join(unplaced)}")
     exported = [name for name, home in homes.items() if home == "diffusers"]
-    real = _python(tree, [_IMPORT_SCRIPT, *(f"{home}:{name}" for name, home in homes.items())], {})
-    dummies = _python(tree, [_IMPORT_SCRIPT, *(f"diffusers:{name}" for name in exported)], {"USE_TORCH": "0"})
+    # Two fresh interpreters (with torch, and without it), started side by side: each spends seconds importing.
+    real, dummies = _pythons(
+        tree,
+        ([_IMPORT_SCRIPT, *(f"{home}:{name}" for name, home in homes.items())], {}),
+        ([_IMPORT_SCRIPT, *(f"diffusers:{name}" for name in exported)], {"USE_TORCH": "0"}),
+    )
     problems = []
     if real.returncode != 0:
         problems.append(f"import failed: {_last_line(real.stderr)}")
@@ -213,11 +217,26 @@ def check_imports(case: EvalCase, tree: Path, trace: SessionTrace, base: Path | 
     )
 
 
-def _python(tree: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1", **env}
-    return subprocess.run(
-        [sys.executable, "-c", *args], cwd=tree, env=environment, capture_output=True, text=True, timeout=_TIMEOUT_S
-    )
+def _pythons(tree: Path, *runs: tuple[list[str], dict[str, str]]) -> list[subprocess.CompletedProcess]:
+    """`python -c ARGS` on the tree once per run, all at once; their outcomes in order."""
+    started = []
+    for args, env in runs:
+        environment = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1", **env}
+        command = [sys.executable, "-c", *args]
+        process = subprocess.Popen(
+            command, cwd=tree, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append((command, process))
+    done = []
+    for command, process in started:
+        try:
+            stdout, stderr = process.communicate(timeout=_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            stderr += f"\ntimed out after {_TIMEOUT_S}s"
+        done.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return done
 
 
 def _json(text: str) -> dict[str, str]:

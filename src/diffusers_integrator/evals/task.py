@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import anyio.to_thread
 from inspect_ai import Task, task
 from inspect_ai.agent import AgentPrompt, as_solver, react
 from inspect_ai.dataset import Sample
@@ -45,7 +46,8 @@ def integrate(replay: bool = True, workdir: str | None = None) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         case = load_case(Path(state.metadata["case_dir"]))
         root = Path(tempfile.mkdtemp(prefix=f"eval-{case.id}-", dir=workdir))
-        tree, base = prepare_trees(case, root)
+        # Copying and stripping a tree is blocking work: off the event loop, so other samples go on meanwhile.
+        tree, base = await anyio.to_thread.run_sync(prepare_trees, case, root)
         state.store.set("tree", str(tree))
         state.store.set("base", str(base))
         server = mcp_server_stdio(
