@@ -259,10 +259,16 @@ def _convert(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     if args.action == "run":
         from .evals.report import render_markdown
-        from .evals.run import run_evals
+        from .evals.run import cases_to_run, run_evals
 
+        cases, left_out = cases_to_run(args.cases or None)
+        if left_out:
+            print(
+                f"left out {len(left_out)} cases that start from upstream's clone (set DIFFUSERS_CLONE to run them)",
+                file=sys.stderr,
+            )
         summary = run_evals(
-            args.cases or None,
+            [case.id for case in cases],
             model=args.model,
             workers=args.workers,
             report_dir=Path(args.report),

@@ -78,3 +78,17 @@ def test_the_editor_stays_in_the_checkout_and_replaces_exactly_once(checkout: Ch
     with pytest.raises(IntegratorError, match="outside|\\.\\."):
         _edit(checkout, "create", "../escape.md", "x", None, None)
     assert not (checkout.root.parent / "escape.md").exists()
+
+
+def test_with_no_clone_an_unnamed_run_leaves_the_clone_cases_out_and_a_named_one_is_refused(monkeypatch) -> None:
+    from diffusers_integrator.errors import IntegratorError
+    from diffusers_integrator.evals.run import cases_to_run
+
+    monkeypatch.delenv("DIFFUSERS_CLONE", raising=False)
+    cases, left_out = cases_to_run(None)
+    assert cases and all(case.base.source == "installed" for case in cases)
+    assert left_out and all(case_id.startswith("strip-") for case_id in left_out)
+    with pytest.raises(IntegratorError, match="DIFFUSERS_CLONE"):
+        cases_to_run(["tinydit", "strip-pipeline-ddpm"])
+    monkeypatch.setenv("DIFFUSERS_CLONE", "/a/clone")
+    assert cases_to_run(["strip-pipeline-ddpm"]) == (load_cases(["strip-pipeline-ddpm"]), [])

@@ -8,11 +8,13 @@ check; a planted-fault case fails exactly the checks it names in `lowers` and pa
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cases import load_cases
+from ..errors import IntegratorError
+from .cases import EvalCase, load_cases
 from .checks import CHECKS
 from .report import write_report
 from .summary import CaseScore, EvalSummary
@@ -20,6 +22,24 @@ from .summary import CaseScore, EvalSummary
 
 if TYPE_CHECKING:
     from inspect_ai.solver import Solver
+
+
+def cases_to_run(names: list[str] | None) -> tuple[list[EvalCase], list[str]]:
+    """The cases to run and those left out: with no names and no clone, the cases that need one wait.
+
+    A case named on purpose that needs a clone is refused up front rather than failing its checks one by one.
+    """
+    cases = load_cases(names)
+    if os.environ.get("DIFFUSERS_CLONE"):
+        return cases, []
+    needing = [case.id for case in cases if case.base.source == "clone"]
+    if names and needing:
+        raise IntegratorError(
+            f"{', '.join(needing[:5])}{' …' if len(needing) > 5 else ''} start from upstream's clone, and "
+            "DIFFUSERS_CLONE is not set.",
+            "Set DIFFUSERS_CLONE to a diffusers git clone, or name only cases built from the installed package.",
+        )
+    return [case for case in cases if case.id not in needing], needing
 
 
 def run_evals(
