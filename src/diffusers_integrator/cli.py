@@ -434,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: loopback only).")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--read-only", action="store_true", help="Expose only tools that never write the checkout.")
+    serve.add_argument(
+        "--read-only",
+        action="store_true",
+        help="Offer only tools that neither write the checkout nor run code (no scaffold, quality or parity runs).",
+    )
     serve.add_argument(
         "--require-approval",
         action=argparse.BooleanOptionalAction,
