@@ -7,7 +7,9 @@ calling client (`clients.py`), and holds every answer to the same rules: an erro
 (an `IntegratorError`'s message, or a plain sentence for anything unexpected, never a bare "Error executing
 tool"), oversized arguments are refused before any work, echoes and results are bounded, and nothing the
 client receives or the log prints carries a secret (`redact.py`). Start-up imports neither torch, diffusers
-nor anthropic.
+nor anthropic, nor what only a call needs: tools are listed from a manifest (`manifest.py`), the session's
+parts are built on first use (`session.py`), and the skill resources, prompts and the plan resource are registered
+when a client first lists or reads resources or prompts (`IntegratorServer.register_on_first_use`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import importlib
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
@@ -30,16 +32,17 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .. import __version__
 from ..errors import IntegratorError
-from ..interact.plan import PLAN_RESOURCE
-from ..progress import ProgressFn
 from ..redact import Scrubber, scrub_log_handlers, scrub_text
 from .clients import LOCAL_CLIENT, client_of, serving
 from .descriptions import tool_description
-from .elicitation import REPLY_PARAMETER, reply_annotation, to_reply
 from .manifest import LazyToolManager, load_manifest, write_manifest
 from .session import GATED_ACCESS, READ_ONLY_ACCESS, IntegratorSession, ServerOptions
 from .skills import SkillsExtension, add_skill_channels
-from .spec import ToolSpec
+
+
+if TYPE_CHECKING:
+    from ..progress import ProgressFn
+    from .spec import ToolSpec
 
 
 logger = logging.getLogger(__name__)
@@ -70,11 +73,46 @@ MAX_ECHO_CHARS = 200
 class IntegratorServer(MCPServer):
     """MCPServer whose resource reads know their client (so `plan://current` shows that client's plan), and whose
     own tool errors (arguments that fail the schema, an unknown tool) obey the same rules as the tools': they
-    name the field or the fix, never echo the caller's value, and carry no secret."""
+    name the field or the fix, never echo the caller's value, and carry no secret.
+
+    Resources and prompts that cost start-up time are registered on first use: before the first listing or read
+    of resources, resource templates or prompts, in the order they were deferred."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[], None]] = []
+        self._deferred_lock = threading.Lock()
+
+    def register_on_first_use(self, register: Callable[[], None]) -> None:
+        """Runs `register` (which adds resources, templates or prompts) when a client first needs them."""
+        self._deferred.append(register)
+
+    def _register_deferred(self) -> None:
+        with self._deferred_lock:
+            while self._deferred:
+                self._deferred[0]()
+                self._deferred.pop(0)
+
+    async def list_resources(self) -> Any:
+        self._register_deferred()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> Any:
+        self._register_deferred()
+        return await super().list_resource_templates()
 
     async def read_resource(self, uri: Any, context: Context | None = None) -> Any:
+        self._register_deferred()
         with serving(client_of(context) if context is not None else LOCAL_CLIENT):
             return await super().read_resource(uri, context)
+
+    async def list_prompts(self) -> Any:
+        self._register_deferred()
+        return await super().list_prompts()
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        self._register_deferred()
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         try:
@@ -112,8 +150,16 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
         extensions=[SkillsExtension()],
     )
     scrub_log_handlers()  # after MCPServer, which may add its own handler
-    add_skill_channels(server)
+    # Reading every skill file and building a prompt per skill (and the plan's models) waits for a client that asks.
+    server.register_on_first_use(functools.partial(add_skill_channels, server))
+    server.register_on_first_use(functools.partial(_add_plan_resource, server, session))
     _add_tools(server, session, options)
+    server.integrator_session = session  # type: ignore[attr-defined]  # for tests and in-process callers
+    return server
+
+
+def _add_plan_resource(server: MCPServer, session: IntegratorSession) -> None:
+    from ..interact.plan import PLAN_RESOURCE
 
     @server.resource(
         PLAN_RESOURCE,
@@ -124,9 +170,6 @@ def build_server(options: ServerOptions | None = None) -> MCPServer:
     )
     def approved_plan() -> str:
         return json.dumps(session.approvals.approved_view(), indent=2)
-
-    server.integrator_session = session  # type: ignore[attr-defined]  # for tests and in-process callers
-    return server
 
 
 def add_tool(server: MCPServer, spec: ToolSpec, session: IntegratorSession, description: str | None = None) -> None:
@@ -176,6 +219,7 @@ def _build_lazily(module: str, session: IntegratorSession) -> Tool:
 
 def _tool_function(spec: ToolSpec, session: IntegratorSession, description: str) -> Callable[..., Any]:
     """An async function whose flat parameters are the input model's fields (so the schema is flat)."""
+    from .elicitation import REPLY_PARAMETER, reply_annotation, to_reply  # a tool is built on first use
 
     async def call(ctx: Context, **arguments: Any) -> Any:
         elicited = arguments.pop(REPLY_PARAMETER, None)  # filled by the SDK when the tool asks the human
@@ -348,6 +392,7 @@ def _validation_message(error: ValidationError) -> str:
 
 def _progress_bridge(ctx: Context) -> ProgressFn:
     """Lets a handler running in a worker thread send MCP progress notifications."""
+    import anyio.from_thread
 
     def report(done: float, total: float | None = None, message: str | None = None) -> None:
         try:

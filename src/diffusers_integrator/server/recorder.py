@@ -47,12 +47,13 @@ class TraceRecorder:
         require_approval: bool,
         approved_plan: Callable[[], str | None],
         session_id: str | None = None,
+        started: dt.datetime | None = None,
     ):
         self._checkout = checkout
         self._read_only = read_only
         self._require_approval = require_approval
         self._approved_plan = approved_plan
-        self.started = now()
+        self.started = started or now()
         self.session_id = session_id or new_session_id(self.started)
         self._lock = threading.Lock()
         self._seq = 0

@@ -4,21 +4,29 @@ The MCP server owns exactly one `IntegratorSession`; tool handlers receive it. N
 (question sets, plans, verdicts) belong to the client that obtained them (`clients.py`): over stdio that is the
 one client of the process; over HTTP, each MCP session. The trace recorder and the job registry are given only
 what they need from it (the checkout, the approved plan).
+
+Start-up imports none of them: the checkout, the recorder, the job registry and the approvals are built (and
+their modules imported) on first use, the first tool call or plan read, so `serve` answers `tools/list` sooner.
+The session's start time (and so its id) is still the moment the session was made.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..checkout import Checkout
 from ..errors import IntegratorError
-from ..interact.approvals import Approvals, PlanRecord
 from .clients import ClientKey, current_client
-from .jobs import JobRegistry
-from .recorder import TraceRecorder
+
+
+if TYPE_CHECKING:
+    from ..checkout import Checkout
+    from ..interact.approvals import Approvals, PlanRecord
+    from .jobs import JobRegistry
+    from .recorder import TraceRecorder
 
 
 # What a tool may touch. `--read-only` lists only READ_ONLY_ACCESS tools; the approval gate guards GATED_ACCESS
@@ -49,17 +57,46 @@ class IntegratorSession:
 
     def __init__(self, options: ServerOptions):
         self.options = options
+        self.started = dt.datetime.now(dt.timezone.utc)  # the trace's start and its session id's moment
         self._checkout: Checkout | None = None
         self._lock = threading.Lock()
+        self._building = threading.RLock()  # builds `traces` and `jobs` once (`jobs` asks for `traces` inside)
         self._approvals: dict[str, Approvals] = {}
-        self.traces = TraceRecorder(
-            self.checkout,
-            read_only=options.read_only,
-            require_approval=options.require_approval,
-            approved_plan=self._approved_plan_id,
-        )
-        self.session_id = self.traces.session_id
-        self.jobs = JobRegistry(lambda: self.checkout().state_dir, self.session_id)
+        self._traces: TraceRecorder | None = None
+        self._jobs: JobRegistry | None = None
+
+    @property
+    def traces(self) -> TraceRecorder:
+        """The session trace recorder (its file is written from the first recorded call on)."""
+        if self._traces is None:
+            from .recorder import TraceRecorder
+
+            with self._building:
+                if self._traces is None:
+                    self._traces = TraceRecorder(
+                        self.checkout,
+                        read_only=self.options.read_only,
+                        require_approval=self.options.require_approval,
+                        approved_plan=self._approved_plan_id,
+                        started=self.started,
+                    )
+        return self._traces
+
+    @property
+    def session_id(self) -> str:
+        """Sortable by time, unique across processes; names the trace file and tags the jobs."""
+        return self.traces.session_id
+
+    @property
+    def jobs(self) -> JobRegistry:
+        """The background jobs of this session."""
+        if self._jobs is None:
+            from .jobs import JobRegistry
+
+            with self._building:
+                if self._jobs is None:
+                    self._jobs = JobRegistry(lambda: self.checkout().state_dir, self.session_id)
+        return self._jobs
 
     @property
     def approvals(self) -> Approvals:
@@ -68,6 +105,8 @@ class IntegratorSession:
 
     def approvals_of(self, client: ClientKey) -> Approvals:
         """A client's approvals; a sessionless HTTP request gets fresh ones that nothing keeps."""
+        from ..interact.approvals import Approvals
+
         if client is None:
             return Approvals()
         with self._lock:
@@ -86,6 +125,8 @@ class IntegratorSession:
         """The checkout, found on first use so the server starts even where no tree is yet."""
         with self._lock:
             if self._checkout is None:
+                from ..checkout import Checkout
+
                 try:
                     self._checkout = Checkout.find(self.options.checkout)
                 except IntegratorError as error:

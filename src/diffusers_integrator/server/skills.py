@@ -2,7 +2,9 @@
 
 Clients differ (Claude Desktop has prompts but no elicitation, Cursor has no resources), so skills go out
 every way a client can take them; the `list_skills` / `get_skill` tools in `server/tools/` are the channel every
-client has. This module is part of the server edge: it maps protocol shapes onto `diffusers_integrator.skills`.
+client has. This module is part of the server edge: it maps protocol shapes onto `diffusers_integrator.skills`,
+which it imports only when a skill is first asked for (PyYAML and reading every skill file are start-up time the
+server's `tools/list` does not need; `app.py` registers the channels on first use).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import RequestParams
 
 from ..errors import IntegratorError
-from ..skills import get_skill, load_skills, read_skill_file, read_skill_uri, skill_prompt
 
 
 SKILLS_EXTENSION = "io.modelcontextprotocol/skills"
@@ -39,6 +40,8 @@ def _cache_fields(ctx: ServerRequestContext[Any, Any]) -> dict[str, Any]:
 
 
 async def _list_skills(ctx: ServerRequestContext[Any, Any], params: RequestParams | None) -> dict[str, Any]:
+    from ..skills import load_skills
+
     return {"skills": [skill.entry() for skill in load_skills()], **_cache_fields(ctx)}
 
 
@@ -47,6 +50,8 @@ async def _get_skill(ctx: ServerRequestContext[Any, Any], params: GetSkillParams
     name, _, path = rest.partition("/")
     if prefix != "skill" or path != "SKILL.md":
         raise MCPError(_INVALID_PARAMS, f"{params.uri} is not a skill URI; expected skill://<name>/SKILL.md")
+    from ..skills import get_skill
+
     try:
         skill = get_skill(name)
     except IntegratorError as error:
@@ -69,6 +74,8 @@ class SkillsExtension(Extension):
 def add_skill_channels(server: MCPServer) -> None:
     """Registers the skill resources (one per file, plus a template) and one prompt per skill."""
     from mcp.server.mcpserver.resources import FunctionResource
+
+    from ..skills import load_skills, read_skill_uri
 
     for skill in load_skills():
         for file in skill.files:
@@ -97,6 +104,8 @@ def add_skill_channels(server: MCPServer) -> None:
 
 def _file_reader(name: str, path: str):
     def read() -> str:
+        from ..skills import read_skill_file
+
         try:
             return read_skill_file(name, path).text
         except IntegratorError as error:  # the file vanished since start-up
@@ -107,6 +116,8 @@ def _file_reader(name: str, path: str):
 
 def _prompt_for(name: str):
     def prompt() -> str:
+        from ..skills import skill_prompt
+
         return skill_prompt(name)
 
     prompt.__name__ = name.replace("-", "_")
