@@ -420,7 +420,8 @@ def _agent_script(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _serve_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The top-level parser with only `serve`: what an MCP client starts on every connection needs no more."""
     parser = argparse.ArgumentParser(
         prog="diffusers-integrator",
         description="Skills, MCP tools and evals for integrating new models into Hugging Face diffusers.",
@@ -446,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Refuse every write until the human has accepted a plan with confirm_plan (default: on).",
     )
     serve.set_defaults(run=_serve)
+    return parser, commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser, commands = _serve_parser()
 
     inspect_cmd = commands.add_parser("inspect", help="Describe a diffusers checkout (what inspect_checkout returns).")
     inspect_cmd.add_argument("--checkout", default=None)
@@ -704,7 +710,9 @@ def _human(data: object, indent: int = 0) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `serve` starts for every client connection: it skips building the other commands' parsers.
+    args = (_serve_parser()[0] if argv[:1] == ["serve"] else build_parser()).parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.DEBUG if args.verbose else logging.INFO,
