@@ -10,10 +10,12 @@ CONSTRAINTS ?= constraints.txt
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 INSPECTOR_DIR := .cache/inspector
 INSPECTOR_STAMP := $(INSPECTOR_DIR)/.installed
+CLAUDE_DIR := .cache/claude-code
+CLAUDE_STAMP := $(CLAUDE_DIR)/.installed
 NODE_PACKAGE := node-$(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed 's/x86_64/x64/;s/aarch64/arm64/')@22
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow test-all lint format bench inspector constraints clean
+.PHONY: demo test test-slow test-all lint format bench inspector claude-cli constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,16 +42,27 @@ $(INSPECTOR_STAMP):
 
 inspector: $(INSPECTOR_STAMP)
 
+# Claude Code's CLI checks the plugin offline (`claude plugin validate`, `claude plugin eval` up to its first model
+# call); the npm package carries a native binary, so it needs no particular node.
+$(CLAUDE_STAMP):
+	mkdir -p $(CLAUDE_DIR)
+	cd $(CLAUDE_DIR) && npm install --silent --no-audit --no-fund --no-save @anthropic-ai/claude-code@2.1.332 \
+		> npm-install.log 2>&1 \
+		|| (cat npm-install.log; echo "npm install of Claude Code failed; the plugin tests that need it will fail"; exit 1)
+	touch $(CLAUDE_STAMP)
+
+claude-cli: $(CLAUDE_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/diffusers-integrator demo
 
-test: $(STAMP) $(INSPECTOR_STAMP)
+test: $(STAMP) $(INSPECTOR_STAMP) $(CLAUDE_STAMP)
 	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q $(PYTEST_ARGS)
 
-test-all: $(STAMP) $(INSPECTOR_STAMP)
+test-all: $(STAMP) $(INSPECTOR_STAMP) $(CLAUDE_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -57,6 +70,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/diffusers-integrator docs --check
 	$(VENV)/bin/diffusers-integrator skills check
+	$(VENV)/bin/diffusers-integrator agent plugin --check
+	$(VENV)/bin/diffusers-integrator eval export-plugin --check
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks

@@ -257,6 +257,10 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.action in ("export-plugin", "tree"):
+        from .evals.plugin_export import run_action
+
+        return run_action(args)
     if args.action == "run":
         from .evals.report import render_markdown
         from .evals.run import cases_to_run, run_evals
@@ -328,13 +332,13 @@ def _agent(args: argparse.Namespace) -> int:
     if args.action == "script":
         return _agent_script(args)
     if args.action == "plugin":
-        from .agents.plugin import sync_plugin_agents
+        from .agents.plugin import sync_plugin
 
-        stale = sync_plugin_agents(Path(args.dir) if args.dir else None, write=args.write)
+        stale = sync_plugin(Path(args.dir) if args.dir else None, write=args.write)
         if stale and not args.write:
-            print(f"Plugin subagents are stale: {', '.join(stale)}. Run `agent plugin --write`.", file=sys.stderr)
+            print(f"The plugin is stale: {', '.join(stale)}. Run `agent plugin --write`.", file=sys.stderr)
             return 1
-        print(f"{'rewrote' if args.write else 'checked'} the plugin's subagents ({len(stale)} changed)")
+        print(f"{'rewrote' if args.write else 'checked'} the plugin's generated files ({len(stale)} changed)")
         return 0
     from .agents.solver import agent_runner, cassette_of
     from .evals.cases import load_cases
@@ -629,6 +633,14 @@ def build_parser() -> argparse.ArgumentParser:
     eval_record.add_argument("--prompt", default="", help="What the human asked the agent to do.")
     eval_show = eval_actions.add_parser("show", help="List the cases: id, kind, turns, title.")
     eval_show.add_argument("cases", nargs="*")
+    export = eval_actions.add_parser("export-plugin", help="Check or write the plugin's `claude plugin eval` suite.")
+    export_mode = export.add_mutually_exclusive_group(required=True)
+    export_mode.add_argument("--check", action="store_true", help="Exit 1 when the exported suite is stale.")
+    export_mode.add_argument("--write", action="store_true", help="Rewrite plugin/evals/ from evals/cases/.")
+    export.add_argument("--dir", help="The plugin folder (default: this project's plugin/).")
+    eval_tree = eval_actions.add_parser("tree", help="Lay a case's starting tree in a folder (the suite's scaffold).")
+    eval_tree.add_argument("case", help="The case id.")
+    eval_tree.add_argument("--into", default=".", help="An empty folder (default: the working directory).")
     evals.set_defaults(run=_eval)
 
     agent = commands.add_parser("agent", help="Run the lead, parity and review agents on the Anthropic SDK.")
@@ -669,11 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
     agent_eval.add_argument("--budget-usd", type=float, default=25.0, help="Per case.")
     agent_eval.add_argument("--report", default="agent-eval-report", help="Folder for the Inspect log and summary.")
     agent_plugin = agent_actions.add_parser(
-        "plugin", help="Check or write the Claude Code plugin's subagents (agents/<name>.md) from the roles."
+        "plugin", help="Check or write the plugin's generated files (skills, MCP config, manifests, subagents)."
     )
     plugin_mode = agent_plugin.add_mutually_exclusive_group(required=True)
-    plugin_mode.add_argument("--check", action="store_true", help="Exit 1 when a subagent file is stale.")
-    plugin_mode.add_argument("--write", action="store_true", help="Rewrite the subagent files.")
+    plugin_mode.add_argument("--check", action="store_true", help="Exit 1 when a generated file is stale.")
+    plugin_mode.add_argument("--write", action="store_true", help="Rewrite the generated files.")
     agent_plugin.add_argument("--dir", help="The plugin folder (default: this project's plugin/).")
     agent.set_defaults(run=_agent)
     return parser

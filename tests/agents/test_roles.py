@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from diffusers_integrator.agents.cassette import Cassette, match_key, render_diff
-from diffusers_integrator.agents.plugin import plugin_dir, subagent_name, sync_plugin_agents
+from diffusers_integrator.agents.plugin import plugin_dir, subagent_name, sync_plugin
 from diffusers_integrator.agents.roles import ROLES, SUB_AGENTS, role_for_tool
 from diffusers_integrator.agents.runner import run_agents
 from diffusers_integrator.agents.script import ScriptedAPI, Scripts, cassettes_dir
@@ -34,7 +34,7 @@ def test_every_role_holds_real_tools_and_opens_with_its_skill() -> None:
 
 
 def test_the_claude_code_subagents_are_generated_from_the_roles() -> None:
-    assert sync_plugin_agents(write=False) == [], "run `diffusers-integrator agent plugin --write`"
+    assert sync_plugin(write=False) == [], "run `diffusers-integrator agent plugin --write`"
     for name in SUB_AGENTS:
         text = (plugin_dir() / "agents" / f"{subagent_name(ROLES[name])}.md").read_text()
         front = yaml.safe_load(text.split("---")[1])

@@ -1,11 +1,15 @@
-"""The parity and review roles as Claude Code subagents (`agents/<name>.md` of a plugin), generated from `roles.py`.
+"""The Claude Code / Codex plugin (`plugin/`): the skills, the MCP server and the subagents, generated.
+
+The plugin is one folder a client installs by copying it: `skills/` (a copy of the project's `skills/`),
+`.mcp.json` (our server, `diffusers-integrator serve`), the manifests (`.claude-plugin/`, `.codex-plugin/`) and
+`agents/`, the parity and review roles as Claude Code subagents, generated from `roles.py`.
 
 Claude Code users get the same delegation without our runner: the lead is Claude Code itself, and these
 subagents hold the role's instructions and tool list, with our server's tools under both names Claude Code may give them
 (`mcp__diffusers-integrator__<tool>` for the server the README's `claude mcp add` adds, and the plugin-scoped
 `mcp__plugin_diffusers-integrator_diffusers-integrator__<tool>` for one a plugin brings) and Claude Code's own
-editor and shell in place of the runner's. `diffusers-integrator agent plugin --write` rewrites them;
-`--check` fails when a role changed and they were not rewritten.
+editor and shell in place of the runner's. `diffusers-integrator agent plugin --write` rewrites every generated
+file; `--check` fails when a skill, a role or the version changed and the plugin was not rewritten.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from .. import __version__
+from ..data import data_dir
 from .roles import EDITOR, ROLES, SUB_AGENTS, TESTS, VIEWER, Role
 
 
@@ -33,8 +38,6 @@ CLAUDE_CODE_TOOLS = {
 
 def plugin_dir() -> Path:
     """`plugin/` of a source checkout of this project."""
-    from ..data import data_dir
-
     return data_dir("tools").parent / "plugin"
 
 
@@ -63,28 +66,56 @@ def subagent_markdown(role: Role) -> str:
     return f"---\n{generated}{yaml.safe_dump(front, sort_keys=False, width=1000)}---\n\n{body}\n"
 
 
-def sync_plugin_agents(folder: Path | None = None, *, write: bool) -> list[str]:
-    """The subagent files that differ from the roles (rewritten when `write`).
+def plugin_files() -> dict[str, bytes]:
+    """Every generated file of the plugin, by path relative to its folder.
 
-    A plugin manifest is written when there is none (so `claude plugin validate` takes the folder); one that
-    exists belongs to whoever maintains the plugin and is left alone.
+    The skills are copied from `skills/` (the plugin is installed by copying its folder, so a link out of it
+    would dangle), the subagents come from the roles, and the manifests carry this package's version.
     """
-    root = folder or plugin_dir()
-    agents = root / "agents"
-    manifest = root / ".claude-plugin" / "plugin.json"
-    if write and not manifest.is_file():
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps(_manifest(), indent=2) + "\n", encoding="utf-8")
-    stale = []
+    files = {
+        ".claude-plugin/plugin.json": _json(_manifest()),
+        ".codex-plugin/plugin.json": _json({**_manifest(), "skills": "./skills/", "mcpServers": "./.mcp.json"}),
+        ".mcp.json": _json(mcp_config()),
+    }
+    skills = data_dir("skills")
+    for path in sorted(p for p in skills.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        files[f"skills/{path.relative_to(skills).as_posix()}"] = path.read_bytes()
     for name in SUB_AGENTS:
         role = ROLES[name]
-        path = agents / f"{subagent_name(role)}.md"
-        text = subagent_markdown(role)
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        files[f"agents/{subagent_name(role)}.md"] = subagent_markdown(role).encode()
+    return files
+
+
+def mcp_config() -> dict[str, object]:
+    """The server the plugin starts: `serve` on the folder the client runs in (the diffusers clone)."""
+    return {"mcpServers": {SERVER_NAME: {"command": "diffusers-integrator", "args": ["serve"]}}}
+
+
+def sync_plugin(folder: Path | None = None, *, write: bool) -> list[str]:
+    """The plugin's generated files that differ from their sources (rewritten when `write`).
+
+    A file under `skills/` or `agents/` that no source makes is stale too (removed when `write`), so a skill
+    deleted from `skills/` leaves the plugin with it. `README.md` and `evals/` are not this function's.
+    """
+    root = folder or plugin_dir()
+    wanted = plugin_files()
+    stale = []
+    for rel, content in wanted.items():
+        path = root / rel
+        if not path.is_file() or path.read_bytes() != content:
             stale.append(str(path))
             if write:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+                path.write_bytes(content)
+    for generated in ("skills", "agents"):
+        for path in sorted((root / generated).rglob("*"), reverse=True):
+            rel = path.relative_to(root).as_posix()
+            if path.is_file() and rel not in wanted:
+                stale.append(str(path))
+                if write:
+                    path.unlink()
+            elif write and path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
     return stale
 
 
@@ -92,9 +123,13 @@ def _manifest() -> dict[str, object]:
     return {
         "name": PLUGIN_NAME,
         "version": __version__,
-        "description": "Integrate new models into Hugging Face diffusers: parity and review subagents for the "
-        "diffusers-integrator MCP server.",
+        "description": "Integrate new models into Hugging Face diffusers: the integrating-models, parity-testing "
+        "and modular-conversion skills, the diffusers-integrator MCP server, and parity and review subagents.",
         "author": {"name": "diffusers-integrator"},
         "license": "Apache-2.0",
-        "keywords": ["diffusers", "mcp", "parity"],
+        "keywords": ["diffusers", "mcp", "parity", "skills"],
     }
+
+
+def _json(data: dict[str, object]) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()
