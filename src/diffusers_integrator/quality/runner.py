@@ -8,6 +8,7 @@ through `Checkout`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import secrets
@@ -59,7 +60,14 @@ class Context:
 def run_quality(
     checkout: Checkout, request: QualityRequest | None = None, progress: ProgressFn | None = None
 ) -> QualityResult:
+    """Runs the selected checks on the scope; with `fix`, under the checkout's writer lock from the first read of a
+    file to fix until the checks that follow have read the fixed tree (whichever edge calls it)."""
     request = request or QualityRequest()
+    with checkout.writing() if request.fix else contextlib.nullcontext():
+        return _run_quality(checkout, request, progress)
+
+
+def _run_quality(checkout: Checkout, request: QualityRequest, progress: ProgressFn | None) -> QualityResult:
     started = time.perf_counter()
     report = progress or (lambda done, total, message: None)
     selected = [name for name in CHECKS if request.checks is None or name in request.checks]

@@ -7,6 +7,7 @@ removed again. Rendering is pure, so a second identical call finds every file un
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 from dataclasses import dataclass, field
@@ -54,7 +55,17 @@ class _Layout:
 
 
 def scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn | None = None) -> ScaffoldResult:
-    """Scaffolds the integration `request` describes in `checkout` (or, under `dry_run`, shows it)."""
+    """Scaffolds the integration `request` describes in `checkout` (or, under `dry_run`, shows it).
+
+    Reading the tree, planning every file and registration and writing them is one step under the checkout's
+    writer lock, whichever edge calls it: two scaffolds at once (a server and the CLI, say) must not both edit
+    the inits as they were before either wrote.
+    """
+    with contextlib.nullcontext() if request.dry_run else checkout.writing():
+        return _scaffold(checkout, request, progress)
+
+
+def _scaffold(checkout: Checkout, request: ScaffoldRequest, progress: ProgressFn | None) -> ScaffoldResult:
     report = progress or (lambda done, total, message: None)
     names = derive_names(
         request.model_name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from ...checkout import Checkout
@@ -26,12 +25,10 @@ def make_quality(
 
 
 def _run(checkout: Checkout, request: QualityRequest, progress: ProgressFn) -> QualityResult:
-    """A fix reads files, computes their fixed text and writes it: one step under the writer lock (in the job's
-    thread, which holds it while the checks that follow read the fixed tree)."""
+    """In the job's thread; with `fix`, the core holds the writer lock there from the first read to the last check."""
     from ...quality import run_quality
 
-    with checkout.writing() if request.fix else contextlib.nullcontext():
-        return run_quality(checkout, request, progress)
+    return run_quality(checkout, request, progress)
 
 
 # Checking runs ruff and the checkout's own utils/check_*.py and writes only its log under .diffusers-integrator/

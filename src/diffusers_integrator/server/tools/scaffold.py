@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from ...progress import ProgressFn
 from ...scaffold.schema import ScaffoldRequest, ScaffoldResult
 from ..session import IntegratorSession
@@ -15,10 +13,8 @@ def scaffold(session: IntegratorSession, request: ScaffoldRequest, progress: Pro
     from ...scaffold import scaffold as lay_down
 
     checkout = session.checkout()
-    # Reading the tree, planning every file and registration, and writing them is one step under the writer lock:
-    # two scaffolds at once must not both edit the inits as they were before either wrote.
-    with contextlib.nullcontext() if request.dry_run else checkout.writing():
-        return compact_result(checkout, lay_down(checkout, request, progress))
+    # The core holds the checkout's writer lock from the first read to the last write.
+    return compact_result(checkout, lay_down(checkout, request, progress))
 
 
 SPEC = ToolSpec.of(scaffold, "Scaffold a new integration", "write")
