@@ -25,21 +25,7 @@ FAST = ["strip-transformer-chroma", "strip-pipeline-ddpm"]
 # Faults of our tools that these cases expose (reported, not hidden): the checks each one fails, and why.
 # The case files say the same in a comment (evals/make_strip_cases.py writes it); when a fault is fixed, its case
 # passes every check and this test fails until the entry goes.
-_FLOAT64 = "make_quality's model-code rule flags upstream's MPS-aware float64 RoPE set-up"
-KNOWN_FAULTS: dict[str, tuple[list[str], str]] = {
-    "strip-transformer-z-image": (["quality"], _FLOAT64),
-    "strip-transformer-flux": (["quality"], _FLOAT64),
-    "strip-transformer-wan": (["quality"], _FLOAT64),
-    "strip-transformer-lumina2": (["quality"], _FLOAT64),
-    "strip-pipeline-llada2": (
-        ["files", "process", "registration"],
-        "register_lazy_import moves names out of the torch+transformers guard of upstream's restored package init",
-    ),
-    "strip-modular-z-image": (
-        ["registration"],
-        "register_lazy_import misses the MODULAR_PIPELINE_MAPPING entry of a class whose bases follow on other lines",
-    ),
-}
+KNOWN_FAULTS: dict[str, tuple[list[str], str]] = {}
 
 
 def test_the_strip_cases_cover_every_family_and_the_fast_ones_exist() -> None:
