@@ -61,11 +61,14 @@ def test_the_summary_and_the_inspect_log_are_written(summary: EvalSummary) -> No
 
 
 def test_a_demo_session_records_as_the_shipped_tinydit_case(tmp_path: Path) -> None:
+    # The shipped case starts from the installed package's tree, so the demo does too (no clone).
+    environment = {key: value for key, value in os.environ.items() if key != CLONE_VARIABLE}
     demo = subprocess.run(
         [sys.executable, "-m", "diffusers_integrator.cli", "demo", "--workdir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
+        env=environment,
     )
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     record = subprocess.run(
@@ -83,6 +86,14 @@ def test_a_demo_session_records_as_the_shipped_tinydit_case(tmp_path: Path) -> N
     assert recorded.expect.parity == shipped.expect.parity
     for turn in recorded.turns:
         assert "plan-" not in json.dumps(turn.arguments), "issued ids are recorded as $refs"
+    # The agent's own edits of scaffolded files are recorded with what it wrote: the port and the key map.
+    edits = [turn.arguments["path"] for turn in recorded.turns if turn.tool == "edit_file"]
+    assert edits[:2] == [
+        "src/diffusers/models/transformers/transformer_tiny_dit.py",
+        "scripts/convert_tiny_dit_to_diffusers.py",
+    ]
+    for path in edits[:2]:  # the same text after the licence header (whose year is the scaffold's)
+        assert recorded.file_text(path).split("\n\n", 1)[1] == shipped.file_text(path).split("\n\n", 1)[1]
 
 
 # The page's cell colours (evals/report.py): what the screenshot must show for the shipped cases.

@@ -3,7 +3,7 @@
 Ids the server issued (`plan_id`, `question_set_id`, ...) become `$ref`s to the earlier result that held them,
 since a replay gets new ones. `job_status` polls are dropped: how long work takes depends on the machine, and
 the replay follows a running job by itself. Files changed in the tree that no tool wrote are the agent's own
-edits; each becomes an `edit_file` turn, placed before the first call that began after the file was last
+edits (so are files a tool wrote and the agent changed afterwards); each becomes an `edit_file` turn, placed before the first call that began after the file was last
 written, with its text stored under the case's `files/`. The expected end state is what the session achieved:
 the changed files, the names it registered, its parity verdicts.
 """
@@ -38,8 +38,17 @@ def record_case(
         raise IntegratorError(f"{folder} exists.", "Pick another case name, or remove the folder first.")
     trace = read_trace(find_session(checkout, session))
     calls = sorted(trace.calls, key=lambda call: call["seq"])
-    written_by_tools = {path for call in _writes(calls) for path in _paths_written(call)}
-    own_edits = [path for path in changed_files(checkout.root) if path not in written_by_tools]
+    # A file a tool wrote is still the agent's own edit when it changed after that tool returned (the port written
+    # into a scaffolded model file, a filled-in conversion script).
+    written_by_tools: dict[str, float] = {}
+    for call in _writes(calls):
+        for path in _paths_written(call):
+            written_by_tools[path] = _time(call["time"]) + (call.get("duration_ms") or 0.0) / 1000
+    own_edits = [
+        path
+        for path in changed_files(checkout.root)
+        if path not in written_by_tools or _mtime(checkout.root / path) > written_by_tools[path]
+    ]
     # Parity specs live in the state folder, which is no part of the change, but the agent wrote them.
     specs = checkout.state_dir / "specs"
     own_edits += sorted(p.relative_to(checkout.root).as_posix() for p in specs.rglob("*.py")) if specs.is_dir() else []
