@@ -105,7 +105,10 @@ def test_claude_validates_the_plugin_and_the_marketplace_strictly(claude: tuple[
     ]
 
 
-def test_claude_installs_the_plugin_from_a_clone_in_one_step(claude: tuple[str, dict[str, str]]) -> None:
+def test_claude_installs_the_plugin_from_a_clone_and_connects_to_its_server(
+    claude: tuple[str, dict[str, str]], diffusers_tree: Path
+) -> None:
+    """The README's one step, then Claude Code's own health check starts the plugin's server in the clone."""
     installed = _run(claude, "plugin", "install", "diffusers-integrator", "--marketplace", str(REPO))
     assert installed.returncode == 0, installed.stdout + installed.stderr
     listed = _run(claude, "plugin", "list", "--json")
@@ -113,6 +116,9 @@ def test_claude_installs_the_plugin_from_a_clone_in_one_step(claude: tuple[str, 
     (copy,) = (Path(claude[1]["HOME"]) / ".claude" / "plugins" / "cache").glob("*/diffusers-integrator/*")
     for rel in (".mcp.json", "skills/integrating-models/SKILL.md", "agents/diffusers-parity.md"):
         assert (copy / rel).read_bytes() == (PLUGIN / rel).read_bytes(), rel
+    health = _run(claude, "mcp", "list", cwd=diffusers_tree)
+    line = next(line for line in health.stdout.splitlines() if line.startswith("plugin:diffusers-integrator:"))
+    assert "diffusers-integrator serve" in line and "Connected" in line, health.stdout + health.stderr
 
 
 @pytest.mark.anyio
