@@ -179,8 +179,8 @@ def _package_guard(tree: SourceTree, module_rel: str, inferred: list[str]) -> tu
     `pipelines/llada2` imports torch alone but drives a transformers model, and its init, like the
     `_import_structure["llada2"]` of `pipelines/__init__.py`, guards it with torch+transformers. A name of such a
     package takes the guard its own init already uses for all of its names in both halves (an init restored or
-    written by hand before registering), else the one the parent init keeps the package under. Only ever adds backends: a guard
-    without a backend the module imports is a mistake to move away from, not a choice to follow.
+    written by hand before registering), else the one the parent init keeps the package under. Only ever adds
+    backends: a guard without a backend the module imports is a mistake to move away from, not a choice to follow.
     """
     folder = posixpath.dirname(module_rel)
     parts = folder.split("/")
