@@ -13,6 +13,7 @@ from diffusers_integrator.demo import script
 from diffusers_integrator.evals import Expectations, render_scorecard, score_trace, scorecard_markdown
 from diffusers_integrator.server import build_server
 from diffusers_integrator.server.session import ServerOptions
+from diffusers_integrator.testing import tiny_dit_integration as integration
 from diffusers_integrator.traces import SessionTrace, read_trace
 
 from ..mcp_helpers import call, call_error
@@ -151,6 +152,12 @@ async def test_parity_criteria_follow_the_reports_including_a_job(workspace: Pat
     async with Client(server, mode="legacy") as client:
         answers = await _ask_and_approve(client)
         done = await call(client, "scaffold", script.scaffold_arguments(answers, dry_run=False))
+        # The specs build the tree's model through the shipped script: the agent's port and key map go in first.
+        for rel, fill in (
+            (integration.MODEL_FILE, integration.port_source),
+            (integration.CONVERSION_SCRIPT, integration.conversion_source),
+        ):
+            (workspace / rel).write_text(fill((workspace / rel).read_text()))
         await _check(client, done["registered"])
         await call(client, "run_parity", {"spec": script.CLEAN_SPEC, "device": "cpu", "wait_s": 45})
         # wait_s=0: the report arrives through job_status, and the scorer follows the job back to its spec.
