@@ -19,6 +19,7 @@ from mcp import Client, StdioServerParameters
 
 from diffusers_integrator.agents.plugin import MCP_PREFIXES, plugin_dir, plugin_files, sync_plugin
 from diffusers_integrator.data import data_dir
+from diffusers_integrator.errors import IntegratorError
 from diffusers_integrator.evals import plugin_export
 from diffusers_integrator.evals.cases import load_cases
 from diffusers_integrator.server import tool_specs
@@ -192,3 +193,21 @@ def test_the_exported_graders_pass_on_upstreams_own_end_state(diffusers_clone: P
                 assert {grader["before"], grader["after"]} <= tools, (case.id, grader)
             else:
                 assert grader["tool"] in tools, (case.id, grader)
+
+
+def test_a_strip_cases_scaffold_leaves_upstreams_version_one_commit_back(
+    diffusers_clone: Path, tmp_path: Path
+) -> None:
+    """What the exported prompt promises: the integration is gone from the tree and `git show HEAD~1:<path>` has it."""
+    (case,) = load_cases(["strip-scheduler-lcm"])
+    tree = tmp_path / "tree"
+    env = {**os.environ, "DIFFUSERS_CLONE": str(diffusers_clone), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    tree.mkdir()
+    script = PLUGIN / "evals" / case.id / plugin_export.SCAFFOLD
+    subprocess.run(["bash", str(script)], cwd=tree, env=env, check=True, capture_output=True, timeout=300)
+    for path in case.base.strip:
+        assert not (tree / path).exists(), path
+        upstream = subprocess.run(["git", "show", f"HEAD~1:{path}"], cwd=tree, capture_output=True, text=True)
+        assert upstream.stdout == (diffusers_clone / path).read_text(encoding="utf-8"), path
+    with pytest.raises(IntegratorError, match="not empty"):
+        plugin_export.lay_tree(case, tree)

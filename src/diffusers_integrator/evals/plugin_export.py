@@ -27,6 +27,7 @@ import yaml
 
 from ..checkout import Checkout
 from ..data import data_dir
+from ..errors import IntegratorError
 from ..testing.trees import build_tree, installed_diffusers_dir, run_git
 from .base import strip, unpack_clone
 from .cases import EvalCase, load_case, load_cases
@@ -204,7 +205,7 @@ def lay_tree(case: EvalCase, dest: Path) -> Path:
     """The case's starting tree in `dest` (an empty or missing folder): the base, stripped and committed."""
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
-        raise SystemExit(f"{dest} is not empty: the case's tree goes into an empty folder.")
+        raise IntegratorError(f"{dest} is not empty.", "Lay the case's tree in an empty or missing folder.")
     if case.base.source == "installed":
         build_tree(dest)
     else:
