@@ -30,7 +30,7 @@ from ..data import data_dir
 from ..errors import IntegratorError
 from ..testing.trees import build_tree, installed_diffusers_dir, run_git
 from .base import strip, unpack_clone
-from .cases import EvalCase, load_case, load_cases
+from .cases import EvalCase, cases_dir, load_case, load_cases
 
 
 SCHEMA_VERSION = "1.1"
@@ -39,7 +39,7 @@ SCAFFOLD = "scaffold.sh"
 # The plugin's server as Claude Code names its tools (`mcp__plugin_<plugin>_<server>__<tool>`); agents/plugin.py
 # names the plugin and its server (a floor above this one, so a test checks that the two agree).
 TOOL_PREFIX = "mcp__plugin_diffusers-integrator_diffusers-integrator__"
-WRITE_TOOLS = ("scaffold", "register_lazy_import", "unregister_lazy_import", "edit_file")
+WRITE_TOOLS = ("scaffold", "register_lazy_import", "unregister_lazy_import")  # the server's tools that write
 # What a live case may use: Claude Code's editor and shell, its Skill tool, and every tool of our server.
 ALLOWED_TOOLS = ["Read", "Glob", "Grep", "Edit", "Write", "Bash", "Skill", f"{TOOL_PREFIX}*"]
 HEADER = "# Generated from evals/cases/{id}/case.yaml by `diffusers-integrator eval export-plugin --write`.\n"
@@ -75,11 +75,8 @@ def plugin_case(case: EvalCase) -> dict[str, Any]:
         },
         "runs": 1,
         "graders": graders(case),
-        "expected_outcome": "The end state `diffusers-integrator eval run "
-        + case.id
-        + "` scores: "
-        + ", ".join(case.expect.names)
-        + " restored or added and registered, under a plan the human approved before any write.",
+        "expected_outcome": f"{', '.join(case.expect.names)} in the tree and registered, under a plan the human "
+        f"approved before any write (`diffusers-integrator eval run {case.id}` scores the same end state in full).",
     }
 
 
@@ -107,7 +104,7 @@ def graders(case: EvalCase) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if "ask_user_question" in called and "confirm_plan" in called:
         found.append(_order("process-questions-before-plan", "ask_user_question", "confirm_plan"))
-    first_write = next((name for name in called if name in WRITE_TOOLS and name != "edit_file"), None)
+    first_write = next((name for name in called if name in WRITE_TOOLS), None)
     if first_write and "confirm_plan" in called:
         found.append(_order(f"process-plan-before-{first_write.replace('_', '-')}", "confirm_plan", first_write))
     for path in new_files(case):
@@ -140,7 +137,8 @@ def graders(case: EvalCase) -> list[dict[str, Any]]:
 
 
 def new_files(case: EvalCase) -> list[str]:
-    """The expected files the session creates (Claude Code's `file_exists` sees only files a run created)."""
+    """The expected files the session creates (Claude Code's `file_exists` sees only files a run created): under
+    what a strip-and-restore case removed, or, for a case on the installed package, absent from that package."""
     if case.base.strip:
         return [path for path in case.expect.files if any(_under(path, top) for top in case.base.strip)]
     package = installed_diffusers_dir()
@@ -252,8 +250,6 @@ def _slug(path: str) -> str:
 def run_action(args: argparse.Namespace) -> int:
     """`eval export-plugin` or `eval tree`."""
     if args.action == "tree":
-        from .cases import cases_dir
-
         dest = lay_tree(load_case(cases_dir() / args.case), Path(args.into).resolve())
         print(f"laid the tree of {args.case} in {dest}")
         return 0
