@@ -52,7 +52,9 @@ def _inspect(args: argparse.Namespace) -> BaseModel:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(workdir=Path(args.workdir) if args.workdir else None, clone=Path(args.clone) if args.clone else None)
+    return run_demo(
+        workdir=Path(args.workdir) if args.workdir else None, clone=Path(args.clone) if args.clone else None
+    )
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -462,7 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cmd.add_argument("--json", action="store_true")
     inspect_cmd.set_defaults(run=_printing(_inspect))
 
-    demo = commands.add_parser("demo", help="A tour of the real server on a tree built from installed diffusers.")
+    demo = commands.add_parser(
+        "demo", help="The whole TinyDiT integration through the real server, scored (installed diffusers or --clone)."
+    )
     demo.add_argument("--workdir", help="Where to build the demo tree (default: a temporary folder).")
     demo.add_argument(
         "--clone",
