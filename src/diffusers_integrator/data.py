@@ -21,5 +21,5 @@ def data_dir(name: str) -> Path:
             return candidate
     raise IntegratorError(
         f"The `{name}/` data folder is missing from this installation.",
-        "Reinstall diffusers-integrator (`pip install --force-reinstall diffusers-integrator`).",
+        "Reinstall from your clone (`pip install --force-reinstall .` there; README: Install): a wheel ships it.",
     )
