@@ -4,6 +4,12 @@ An agent copies what a skill shows. A tool call written with an argument the too
 (`unregister_lazy_import(symbols=...)` when the tool takes `names`) makes the agent's first call fail, and a
 Python block with a syntax error teaches code that cannot run. Both are checked against what the server
 really offers, so a renamed field shows up here instead of in an agent's run.
+
+A Python block whose fence says ``` ```python runnable ``` is complete code that the test suite executes.
+Renderers read only the first word of the info string, so the marker shows nowhere. `file=PATH` places the
+block at PATH of a diffusers tree (blocks naming the same file are joined, in the order `runnable_files`
+gets them): that is how a model, its attention classes and its tests are run together, through upstream's
+own tester mixins. A runnable block without `file=` is a script that runs on its own.
 """
 
 from __future__ import annotations
@@ -16,20 +22,45 @@ from dataclasses import dataclass
 from ..syntax import parse, parse_expression
 
 
-_FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)")
+_FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)(.*)$")
 _KEYWORD = re.compile(r"(?<![\w.=!<>])([a-z_][a-z0-9_]*)\s*=(?!=)")
 _ARGUMENT_SPAN = re.compile(r"`([a-z_][a-z0-9_]*)\s*=[^`]*`")
 _WITH = re.compile(r"^`?\s+(?:called\s+)?with\s+")
 _PYTHON = {"python", "py", "python3"}
+RUNNABLE = "runnable"
 
 
 @dataclass(frozen=True)
 class CodeBlock:
-    """A fenced block: its info-string language, its first line of code (1-based) and its text."""
+    """A fenced block: its info-string language, its first line of code (1-based), its text, and the words of
+    the info string after the language (`runnable`, `file=PATH`)."""
 
     language: str
     line: int
     text: str
+    options: tuple[str, ...] = ()
+
+    @property
+    def runnable(self) -> bool:
+        """Marked complete: the test suite executes it (`python runnable`)."""
+        return RUNNABLE in self.options
+
+    @property
+    def file(self) -> str | None:
+        """Where the block goes in a diffusers tree (`file=PATH`), or None for a stand-alone script."""
+        return next((o.split("=", 1)[1] for o in self.options if o.startswith("file=")), None)
+
+
+@dataclass(frozen=True)
+class RunnableFile:
+    """One file of a diffusers tree, assembled from the runnable blocks that name it."""
+
+    path: str
+    blocks: tuple[tuple[str, CodeBlock], ...]  # (skill file, block), in order
+
+    @property
+    def text(self) -> str:
+        return "\n\n\n".join(block.text.strip("\n") for _, block in self.blocks) + "\n"
 
 
 @dataclass(frozen=True)
@@ -45,32 +76,57 @@ def code_blocks(text: str) -> list[CodeBlock]:
     """The fenced code blocks of a Markdown text (an unclosed fence runs to the end, as renderers do)."""
     blocks: list[CodeBlock] = []
     lines = text.split("\n")
-    marker, language, start, body = "", "", 0, []
+    marker, language, options, start, body = "", "", (), 0, []
     for number, line in enumerate(lines, start=1):
         match = _FENCE.match(line)
         if not marker:
             if match:
                 marker, language, start, body = match.group(1), match.group(2).lower(), number + 1, []
-        elif match and line.strip().startswith(marker) and not match.group(2):
-            blocks.append(CodeBlock(language, start, "\n".join(body)))
+                options = tuple(match.group(3).split())
+        elif match and line.strip().startswith(marker) and not match.group(2) and not match.group(3).strip():
+            blocks.append(CodeBlock(language, start, "\n".join(body), options))
             marker = ""
         else:
             body.append(line)
     if marker:
-        blocks.append(CodeBlock(language, start, "\n".join(body)))
+        blocks.append(CodeBlock(language, start, "\n".join(body), options))
     return blocks
 
 
+def runnable_blocks(texts: Mapping[str, str]) -> list[tuple[str, CodeBlock]]:
+    """`(name, block)` for every runnable block of `texts` (name -> Markdown), in the order given."""
+    return [(name, b) for name, text in texts.items() for b in code_blocks(text) if b.runnable]
+
+
+def runnable_files(texts: Mapping[str, str]) -> list[RunnableFile]:
+    """The files the runnable blocks with `file=` make up: blocks naming one path are joined in the order of
+    `texts`, then of the lines (the attention classes before the model that uses them)."""
+    grouped: dict[str, list[tuple[str, CodeBlock]]] = {}
+    for name, block in runnable_blocks(texts):
+        if block.file:
+            grouped.setdefault(block.file, []).append((name, block))
+    return [RunnableFile(path, tuple(blocks)) for path, blocks in grouped.items()]
+
+
 def python_syntax_errors(text: str) -> Iterator[tuple[int, str]]:
-    """`(line, message)` for every Python block of `text` that does not parse (line in the Markdown file)."""
+    """`(line, message)` for every Python block of `text` that does not parse (line in the Markdown file).
+
+    A runnable block is also compiled, which catches what parses but cannot run (`return` outside a
+    function, a `nonlocal` with no binding, `await` outside `async`), and must be Python at all."""
     for block in code_blocks(text):
+        if block.runnable and block.language not in _PYTHON:
+            yield block.line - 1, f"`{RUNNABLE}` marks a `{block.language or 'plain'}` block; only Python runs"
+            continue
         if block.language not in _PYTHON:
             continue
         try:
             parse(block.text)
+            if block.runnable:
+                compile(block.text, f"<{block.file or 'runnable block'}>", "exec", dont_inherit=True)
         except SyntaxError as error:
             line = block.line + (error.lineno or 1) - 1
-            yield line, f"{error.msg} (line {error.lineno} of the block)"
+            kind = "runnable block: " if block.runnable else ""
+            yield line, f"{kind}{error.msg} (line {error.lineno} of the block)"
 
 
 def tool_calls(text: str, tools: Mapping[str, object]) -> Iterator[ToolCall]:
