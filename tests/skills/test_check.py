@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from diffusers_integrator.skills import SkillFinding, check_skills, heading_anchors, section_exists
+from diffusers_integrator.skills.examples import code_blocks
 
 
 def _only(findings: list[SkillFinding], rule: str) -> list[SkillFinding]:
@@ -270,3 +271,36 @@ def test_other_code_blocks_are_not_parsed_as_python(known_tools: set[str], skill
     path = skills_copy / "integrating-models" / "model.md"
     path.write_text(path.read_text(encoding="utf-8") + "\n```bash\npython -c 'x = ('\n```\n", encoding="utf-8")
     assert check_skills(known_tools, skills_copy) == []
+
+
+def test_a_runnable_block_that_cannot_run_is_reported(known_tools: set[str], skills_copy: Path) -> None:
+    path = skills_copy / "parity-testing" / "spec-format.md"
+    # parses (so python-syntax is silent) but does not compile: the runnable rule catches it
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n```python runnable\nx = 1\nreturn x\n```\n", encoding="utf-8"
+    )
+    (finding,) = _only(check_skills(known_tools, skills_copy), "runnable")  # and nothing else
+    assert "'return' outside function" in finding.problem
+    assert path.read_text(encoding="utf-8").split("\n")[finding.line - 1] == "return x"
+
+
+def test_a_runnable_block_that_does_not_parse_is_reported_once(known_tools: set[str], skills_copy: Path) -> None:
+    path = skills_copy / "integrating-models" / "model.md"
+    _edit(path, "        patch_size: int = 2,\n", "        patch_size: int = 2, ...,\n")
+    (finding,) = _only(check_skills(known_tools, skills_copy), "python-syntax")  # not twice
+    assert "patch_size" in path.read_text(encoding="utf-8").split("\n")[finding.line - 1]
+
+
+def test_the_runnable_marker_on_another_language_is_reported(known_tools: set[str], skills_copy: Path) -> None:
+    path = skills_copy / "integrating-models" / "model.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\n```bash runnable\nls\n```\n", encoding="utf-8")
+    (finding,) = _only(check_skills(known_tools, skills_copy), "runnable")
+    assert "`bash` block" in finding.problem
+    assert path.read_text(encoding="utf-8").split("\n")[finding.line - 1] == "```bash runnable"
+
+
+def test_the_fence_info_string_carries_the_runnable_options() -> None:
+    text = "```python runnable file=src/a.py\nx = 1\n```\n\n```python\ny = (\n```\n"
+    runnable, plain = code_blocks(text)
+    assert (runnable.runnable, runnable.file, runnable.line) == (True, "src/a.py", 2)
+    assert (plain.runnable, plain.file, plain.text) == (False, None, "y = (")

@@ -119,7 +119,9 @@ def test_no_python_block_calls_locals_inside_a_comprehension() -> None:
 
 
 def test_the_pipeline_example_builds_its_callback_dict_from_one_locals_of_the_loop() -> None:
-    source = "\n".join(block.text for _, block in next(f for f in runnable_files(_texts()) if f.path == PIPELINE_FILE).blocks)
+    source = "\n".join(
+        block.text for _, block in next(f for f in runnable_files(_texts()) if f.path == PIPELINE_FILE).blocks
+    )
     assert "step_locals = locals()" in source and "callback_kwargs[name] = step_locals[name]" in source
 
 

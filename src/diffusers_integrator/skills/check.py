@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .examples import python_syntax_errors, tool_calls, unknown_arguments
+from .examples import python_syntax_errors, runnable_errors, tool_calls, unknown_arguments
 from .load import skill_files, skills_dir, split_frontmatter
 from .markdown import blank_code_fences, heading_anchors
 from .models import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, MAX_SKILL_MD_LINES, SKILL_FILE, SkillFinding
@@ -28,8 +28,9 @@ def check_skills(
     characters) and whose `description` says when to use the skill ("Use when ..."); every relative Markdown
     link resolves to a file (and heading) inside its own skill; every supporting file is reachable from
     SKILL.md; every tool a skill mentions exists in `known_tools`; every known tool is taught by some skill;
-    every Python block parses. When `known_tools` maps each tool to its input schema's argument names (what
-    `skills check` passes), every argument a skill shows a tool called with must be one of them.
+    every Python block parses, and every block marked `python runnable` compiles. When `known_tools` maps each
+    tool to its input schema's argument names (what `skills check` passes), every argument a skill shows a tool
+    called with must be one of them.
     """
     root = root or skills_dir()
     known = set(known_tools)
@@ -108,7 +109,8 @@ def _check_skill(folder: Path, root: Path, known: set[str], taught: set[str]) ->
 
 
 def _check_code(folder: Path, arguments: Mapping[str, set[str]]) -> list[SkillFinding]:
-    """Python blocks that do not parse, and tool calls with arguments their tool does not take."""
+    """Python blocks that do not parse, runnable blocks that cannot run, and tool calls with arguments their tool
+    does not take."""
     findings: list[SkillFinding] = []
     for path in skill_files(folder):
         if path.suffix.lower() != ".md":
@@ -125,6 +127,18 @@ def _check_code(folder: Path, arguments: Mapping[str, set[str]]) -> list[SkillFi
                     problem=f"This Python block does not parse: {message}. An agent copies it as it stands.",
                     fix="Make the block valid Python (write placeholders as `...` or comments), or mark it with "
                     "another language if it is not Python.",
+                )
+            )
+        for line, message in runnable_errors(text):
+            findings.append(
+                SkillFinding(
+                    skill=folder.name,
+                    file=file_rel,
+                    line=line,
+                    rule="runnable",
+                    problem=f"This block is marked `python runnable`, which the test suite executes, but it cannot "
+                    f"run: {message}.",
+                    fix="Make it complete, runnable Python, or drop the `runnable` marker from its fence.",
                 )
             )
         for call in tool_calls(text, arguments):

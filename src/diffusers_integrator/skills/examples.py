@@ -109,24 +109,35 @@ def runnable_files(texts: Mapping[str, str]) -> list[RunnableFile]:
 
 
 def python_syntax_errors(text: str) -> Iterator[tuple[int, str]]:
-    """`(line, message)` for every Python block of `text` that does not parse (line in the Markdown file).
-
-    A runnable block is also compiled, which catches what parses but cannot run (`return` outside a
-    function, a `nonlocal` with no binding, `await` outside `async`), and must be Python at all."""
+    """`(line, message)` for every Python block of `text` that does not parse (line in the Markdown file)."""
     for block in code_blocks(text):
-        if block.runnable and block.language not in _PYTHON:
-            yield block.line - 1, f"`{RUNNABLE}` marks a `{block.language or 'plain'}` block; only Python runs"
-            continue
         if block.language not in _PYTHON:
             continue
         try:
             parse(block.text)
-            if block.runnable:
-                compile(block.text, f"<{block.file or 'runnable block'}>", "exec", dont_inherit=True)
         except SyntaxError as error:
             line = block.line + (error.lineno or 1) - 1
-            kind = "runnable block: " if block.runnable else ""
-            yield line, f"{kind}{error.msg} (line {error.lineno} of the block)"
+            yield line, f"{error.msg} (line {error.lineno} of the block)"
+
+
+def runnable_errors(text: str) -> Iterator[tuple[int, str]]:
+    """`(line, message)` for every runnable block of `text` that cannot run as written: one whose language is
+    not Python, or one that parses but does not compile (`return` outside a function, `nonlocal` with no
+    binding, `await` outside `async`). Parse errors are `python_syntax_errors`' to report."""
+    for block in code_blocks(text):
+        if not block.runnable:
+            continue
+        if block.language not in _PYTHON:
+            yield block.line - 1, f"the `{RUNNABLE}` marker is on a `{block.language or 'plain'}` block"
+            continue
+        try:
+            parse(block.text)
+        except SyntaxError:
+            continue
+        try:
+            compile(block.text, f"<{block.file or 'runnable block'}>", "exec", dont_inherit=True)
+        except SyntaxError as error:
+            yield block.line + (error.lineno or 1) - 1, f"{error.msg} (line {error.lineno} of the block)"
 
 
 def tool_calls(text: str, tools: Mapping[str, object]) -> Iterator[ToolCall]:

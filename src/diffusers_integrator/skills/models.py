@@ -113,6 +113,7 @@ class SkillFinding(BaseModel):
         "untaught-tool",
         "unknown-argument",
         "python-syntax",
+        "runnable",
     ]
     problem: str
     fix: str
