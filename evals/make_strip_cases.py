@@ -106,27 +106,19 @@ _WORKFLOW_ONLY = (
     "Only the workflow-map test: the modular package's other tests load tiny checkpoints from the Hub, and the "
     "evals run offline."
 )
-_FLOAT64 = (
-    "make_quality's model-code rule flags the float64 of upstream's RoPE set-up ({}), which upstream keeps off "
-    "MPS on purpose: the quality check fails on upstream's own code."
-)
-_MPS_GUARD = "`torch.float32 if torch.backends.mps.is_available() else torch.float64`"
-
 CASES: list[Strip] = [
     # Transformers: one module each, its model tests built from a config (tests/models/testing_utils).
     _model("z-image", "transformer", "the Z-Image transformer", "Z-Image", "transformer_z_image",
-           "test_models_transformer_z_image", faults=[_FLOAT64.format('under `with torch.device("cpu")`')]),
+           "test_models_transformer_z_image"),
     _model("flux", "transformer", "the Flux transformer", "FLUX.1", "transformer_flux",
-           "test_models_transformer_flux",
-           faults=[_FLOAT64.format("`maybe_adjust_dtype_for_device(torch.float64, ids.device)`")]),
-    _model("wan", "transformer", "the Wan transformer", "Wan 2.1", "transformer_wan", "test_models_transformer_wan",
-           faults=[_FLOAT64.format(_MPS_GUARD)]),
+           "test_models_transformer_flux"),
+    _model("wan", "transformer", "the Wan transformer", "Wan 2.1", "transformer_wan", "test_models_transformer_wan"),
     _model("qwenimage", "transformer", "the Qwen-Image transformer", "Qwen-Image", "transformer_qwenimage",
            "test_models_transformer_qwenimage"),
     _model("mochi", "transformer", "the Mochi transformer", "Mochi 1", "transformer_mochi",
            "test_models_transformer_mochi"),
     _model("lumina2", "transformer", "the Lumina-Image 2.0 transformer", "Lumina-Image 2.0", "transformer_lumina2",
-           "test_models_transformer_lumina2", faults=[_FLOAT64.format(_MPS_GUARD)]),
+           "test_models_transformer_lumina2"),
     _model("chroma", "transformer", "the Chroma transformer", "Chroma", "transformer_chroma",
            "test_models_transformer_chroma"),
     _model("hunyuan-video", "transformer", "the HunyuanVideo transformer", "HunyuanVideo",
@@ -155,18 +147,9 @@ CASES: list[Strip] = [
               differs={f"{SRC}/pipelines/__init__.py": "upstream's `_import_structure[\"deprecated\"].extend([...])` "
                        "list keeps no order (DanceDiffusion, PNDM, LDM, RePaint, ...): PNDMPipeline goes back in at "
                        "another place."}),
-    _pipeline("llada2", "the LLaDA2 pipeline", "LLaDA2", "llada2", "llada2",
-              faults=["register_lazy_import infers torch alone for LLaDA2Pipeline and LLaDA2PipelineOutput (the "
-                      "module imports no transformers) and moves them out of the torch+transformers guard of the "
-                      "package init the agent restored from upstream, into torch blocks and dummy_pt_objects.py: "
-                      "the inits and dummies are not upstream's (registration), and dummy_pt_objects.py is written "
-                      "outside the plan (files, process)."]),
+    _pipeline("llada2", "the LLaDA2 pipeline", "LLaDA2", "llada2", "llada2"),
     _pipeline("diffusion-gemma", "the DiffusionGemma pipeline", "DiffusionGemma", "diffusion_gemma",
-              "diffusion_gemma",
-              differs={f"{SRC}/pipelines/__init__.py": "upstream's torch+transformers block is nearly alphabetical "
-                       "(diffusion_gemma between deepfloyd_if and dreamlite) but not sorted (flux2 before flux, pag "
-                       "after controlnet); the registry puts the statement at the head of the block, after "
-                       "`deprecated`. Same registration; placing it between sorted neighbours would match upstream."}),
+              "diffusion_gemma"),
     # Modular pipelines: whole packages.
     _modular("z-image", "the Z-Image modular pipeline", "Z-Image", "z_image",
              ["tests/modular_pipelines/z_image/test_modular_pipeline_z_image.py::TestZImageModularPipelineWorkflow"
@@ -175,11 +158,7 @@ CASES: list[Strip] = [
                       "statement where it was added in history (z_image last, the block keeps no order) and "
                       "explodes some short lists by hand: ours goes elsewhere in the block, on one line.",
                       f"{SRC}/modular_pipelines/modular_pipeline.py": "MODULAR_PIPELINE_MAPPING lists models in the "
-                      "order they were added; a restored entry is appended at the end."},
-             faults=["register_lazy_import does not add back the `(\"z-image\", _create_default_map_fn("
-                     "\"ZImageModularPipeline\"))` entry of MODULAR_PIPELINE_MAPPING that unregistering removed: "
-                     "registry/mapping.py looks for `ModularPipeline` on the `class` line, and upstream writes "
-                     "`class ZImageModularPipeline(` with its bases on the lines below (registration)."]),
+                      "order they were added; a restored entry is appended at the end."}),
     _modular("krea2", "the Krea 2 modular pipelines (base and turbo)", "Krea 2", "krea2",
              ["tests/modular_pipelines/krea2/test_modular_pipeline_krea2.py::TestKrea2ModularPipelineWorkflow"
               "::test_workflow_map",

@@ -14,7 +14,7 @@ from collections import Counter
 
 from ..checkout import Checkout
 from ..errors import IntegratorError
-from .check import check_tree
+from .check import Finding, check_tree
 from .register import InitEdits, register_edits, unregister_edits
 from .schema import (
     CheckRegistrationRequest,
@@ -26,7 +26,7 @@ from .schema import (
     SymbolSpec,
     UnregisterLazyImportRequest,
 )
-from .tree import CheckoutTree
+from .tree import CheckoutTree, OverlayTree
 
 
 __all__ = [
@@ -125,6 +125,7 @@ def check_registration(
     """
     tree = CheckoutTree(checkout)
     findings, names_checked, files_checked = check_tree(tree, names)
+    before = _findings_at_branch_point(checkout, tree) if findings else None
     counts = Counter(finding.code for finding in findings)
     severities = Counter(finding.severity for finding in findings)
     shown = findings[: max(0, max_findings)]
@@ -144,6 +145,7 @@ def check_registration(
                 message=finding.message,
                 fix=finding.fix,
                 auto_fixable=finding.auto_fixable,
+                pre_existing=None if before is None else _key(finding) in before,
             )
             for finding in shown
         ],
@@ -156,6 +158,9 @@ def check_registration(
             + (f"; showing the first {len(shown)}" if report.truncated else "")
             + "."
         )
+        inherited = sum(1 for finding in findings if before is not None and _key(finding) in before)
+        if inherited:
+            report.summary += f" {inherited} pre-existing at the branch point (upstream's, not this change's to fix)."
         unknown = sorted(finding.name or "" for finding in findings if finding.code == "not-registered")
         if unknown:
             listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
@@ -163,3 +168,35 @@ def check_registration(
     else:
         report.summary = f"Consistent: {names_checked} names in {files_checked} files checked."
     return report
+
+
+def _key(finding: Finding) -> tuple[str, str, str | None]:
+    """What identifies a finding across versions of a file (its line moves when lines are added above it)."""
+    return finding.code, finding.path, finding.name
+
+
+def _findings_at_branch_point(checkout: Checkout, tree: CheckoutTree) -> set[tuple[str, str, str | None]] | None:
+    """The findings of the package as it was at the merge-base with upstream, or None outside git.
+
+    The tree is read as it is, with the files the branch changed put back as they were (files it added: gone),
+    so a finding the contributor inherited is told apart from one the change made. Every integration touches the
+    top-level init and the dummies, where upstream carries findings of its own.
+    """
+    facts = checkout.git_facts()
+    if not facts.is_repo or not facts.merge_base:
+        return None
+    import git
+
+    repo = git.Repo(checkout.root)
+    prefix = f"{checkout.package_rel}/"
+    overlay: dict[str, str | None] = {}
+    for path in facts.changed:
+        if path.startswith(prefix) and path.endswith(".py"):
+            try:
+                overlay[path[len(prefix) :]] = repo.git.show(
+                    f"{facts.merge_base}:{path}", strip_newline_in_stdout=False
+                )
+            except git.GitCommandError:  # added by the branch
+                overlay[path[len(prefix) :]] = None
+    findings, _, _ = check_tree(OverlayTree(tree, overlay), None)
+    return {_key(finding) for finding in findings}

@@ -92,6 +92,11 @@ class RegistrationFinding(BaseModel):
     message: str
     fix: str
     auto_fixable: bool = Field(description="Whether `register_lazy_import` (with the name) applies the fix.")
+    pre_existing: bool | None = Field(
+        default=None,
+        description="True when the tree had this finding already where the branch left upstream (the merge-base): "
+        "not this change's to fix. None outside git.",
+    )
 
 
 class CheckRegistrationResult(BaseModel):
