@@ -4,7 +4,7 @@ CPython before 3.11.8 and 3.12.1 keeps the AST builder's recursion counter in st
 (python/cpython#106905). Two threads that parse at once can corrupt it, and `ast.parse` then fails with
 "SystemError: AST constructor recursion depth mismatch". Our tools parse in worker threads (make_quality runs its
 checks side by side, the server runs handlers in a thread pool), so every parse in the package goes through the
-one lock here. A parse takes milliseconds; the lock costs nothing we can measure.
+one lock here.
 """
 
 from __future__ import annotations

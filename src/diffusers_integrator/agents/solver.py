@@ -11,17 +11,14 @@ per agent, delegations) goes in the store as `agent_run`.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Literal
 
-import anyio.to_thread
 from inspect_ai.model import ChatMessageAssistant, ModelOutput
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ..errors import IntegratorError
-from ..evals.base import prepare_trees
-from ..evals.cases import load_case
+from ..evals.task import start_sample
 from .cassette import replay_defaults
 from .runner import DEFAULT_BUDGET_USD, DEFAULT_MAX_TURNS, RunOptions, run_agents
 from .script import cassettes_dir, write_answers
@@ -45,11 +42,7 @@ def agent_runner(
     """Builds the case's tree and runs the lead, parity and review agents on it."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        case = load_case(Path(state.metadata["case_dir"]))
-        root = Path(tempfile.mkdtemp(prefix=f"eval-{case.id}-", dir=workdir))
-        tree, base = await anyio.to_thread.run_sync(prepare_trees, case, root)
-        state.store.set("tree", str(tree))
-        state.store.set("base", str(base))
+        case, root, tree, _ = await start_sample(state, workdir)
         cassette = cassette_of(case.id)
         defaults = replay_defaults(cassette) if cassette.is_file() else {}
         defaults.pop("case", None)

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -219,24 +220,15 @@ def check_imports(case: EvalCase, tree: Path, trace: SessionTrace, base: Path | 
 
 def _pythons(tree: Path, *runs: tuple[list[str], dict[str, str]]) -> list[subprocess.CompletedProcess]:
     """`python -c ARGS` on the tree once per run, all at once; their outcomes in order."""
-    started = []
-    for args, env in runs:
-        environment = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1", **env}
-        command = [sys.executable, "-c", *args]
-        process = subprocess.Popen(
-            command, cwd=tree, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        started.append((command, process))
-    done = []
-    for command, process in started:
-        try:
-            stdout, stderr = process.communicate(timeout=_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-            stderr += f"\ntimed out after {_TIMEOUT_S}s"
-        done.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
-    return done
+    with ThreadPoolExecutor(len(runs)) as pool:
+        return list(pool.map(lambda run: _python(tree, *run), runs))
+
+
+def _python(tree: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1", **env}
+    return subprocess.run(
+        [sys.executable, "-c", *args], cwd=tree, env=environment, capture_output=True, text=True, timeout=_TIMEOUT_S
+    )
 
 
 def _json(text: str) -> dict[str, str]:

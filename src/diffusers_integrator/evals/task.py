@@ -39,17 +39,24 @@ def samples(cases: list[EvalCase]) -> list[Sample]:
     ]
 
 
+async def start_sample(state: TaskState, workdir: str | None) -> tuple[EvalCase, Path, Path, Path]:
+    """(case, the sample's fresh folder, the session's tree in it, the shared base); the trees go in the store, where
+    the scorers look for them."""
+    case = load_case(Path(state.metadata["case_dir"]))
+    root = Path(tempfile.mkdtemp(prefix=f"eval-{case.id}-", dir=workdir))
+    # Copying and stripping a tree is blocking work: off the event loop, so other samples go on meanwhile.
+    tree, base = await anyio.to_thread.run_sync(prepare_trees, case, root)
+    state.store.set("tree", str(tree))
+    state.store.set("base", str(base))
+    return case, root, tree, base
+
+
 @solver
 def integrate(replay: bool = True, workdir: str | None = None) -> Solver:
     """Builds the case's tree, connects our server and an editor to an agent, and lets it work."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        case = load_case(Path(state.metadata["case_dir"]))
-        root = Path(tempfile.mkdtemp(prefix=f"eval-{case.id}-", dir=workdir))
-        # Copying and stripping a tree is blocking work: off the event loop, so other samples go on meanwhile.
-        tree, base = await anyio.to_thread.run_sync(prepare_trees, case, root)
-        state.store.set("tree", str(tree))
-        state.store.set("base", str(base))
+        case, _, tree, base = await start_sample(state, workdir)
         server = mcp_server_stdio(
             name="diffusers-integrator",
             command=sys.executable,
